@@ -8,6 +8,7 @@
 pub mod detgen;
 pub mod error;
 pub mod graph;
+pub mod interp;
 pub mod parse;
 pub mod spec;
 pub mod weights;
