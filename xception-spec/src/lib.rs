@@ -11,7 +11,9 @@ pub mod graph;
 pub mod interp;
 pub mod parse;
 pub mod spec;
+pub mod stats;
 pub mod weights;
+pub mod zoo;
 
 pub use error::SpecError;
 pub use graph::{validate, Graph, Node, Shape, WeightKind, WeightSpec};
