@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{f64s, fixture, max_abs_diff, spec_graph, usizes};
+use common::{bits, f32_bits, f64s, fixture, max_abs_diff, spec_graph, usizes};
 use serde_json::Value;
 use xception_spec::spec::{Activation, Op};
 use xception_spec::{detgen, interp};
@@ -63,12 +63,11 @@ fn probabilities_and_logits_match_keras() {
     let g = spec_graph("tiny_xception.json");
     let weights = detgen::weights(&g, SEED);
     let input = detgen::input(&g, SEED);
-    // The fixture prints some values one f64 ulp off the f32 value; compare as f32.
-    let keras_first8: Vec<f32> = f64s(&reference["input"]["first8"])
-        .into_iter()
-        .map(|v| v as f32)
-        .collect();
-    assert_eq!(input[..8], keras_first8[..], "detgen input");
+    assert_eq!(
+        bits(&input[..8]),
+        f32_bits(&reference["input"]["first8"]),
+        "detgen input"
+    );
 
     let probs: Vec<f64> = interp::run(&g, &weights, &input)
         .unwrap()

@@ -35,6 +35,18 @@ pub fn f64s(v: &Value) -> Vec<f64> {
         .collect()
 }
 
+/// Bit patterns of a JSON array of numbers that are f32 values printed as f64.
+/// Rounding to f32 first makes the comparison immune to serde_json's default
+/// float parsing, which can be one f64 ulp off for 17-digit numbers.
+pub fn f32_bits(v: &Value) -> Vec<u32> {
+    f64s(v).into_iter().map(|x| (x as f32).to_bits()).collect()
+}
+
+/// Bit patterns of f32 values.
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
 /// A JSON array of non-negative integers.
 pub fn usizes(v: &Value) -> Vec<usize> {
     f64s(v).into_iter().map(|x| x as usize).collect()
