@@ -1,1 +1,378 @@
-fn main() {}
+//! `xcc`: compile, run and inspect CNN models (Xception first).
+//!
+//! ```text
+//! xcc compile SPEC --out DIR [--seed N | --weights FILE] [--target T]
+//! xcc run SPEC --input FILE.npy|.png|.jpg [--seed N | --weights FILE] [--output out.npy] [--top K]
+//! xcc inspect SPEC [--target T]
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+use xcc_codegen::emit::WeightsLocation;
+use xcc_codegen::tensor_io::{self, Preprocess};
+use xcc_codegen::{package, Builder, CompileError, CompileOptions, Target, WeightsSource};
+
+#[derive(Parser)]
+#[command(
+    name = "xcc",
+    version,
+    about = "Ahead-of-time compiler from a CNN spec (or Keras file) to shape-fixed Rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Compile a model into a ready Cargo crate.
+    Compile {
+        /// The model: a JSON spec.
+        spec: PathBuf,
+        /// Output directory for the crate.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Crate name (default: the model's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Compile (cached), build with cargo, run on one input, print the top classes.
+    Run {
+        /// The model: a JSON spec.
+        spec: PathBuf,
+        /// Input: .npy (already preprocessed, float32) or .png/.jpg.
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Write the output tensor as float32 .npy.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// How many classes to print.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Image preprocessing: tf (x/127.5-1), fer ((x/255-0.5)*2), unit (x/255), raw.
+        #[arg(long, default_value = "tf")]
+        preprocess: String,
+        /// Class labels: a text file with one label per line, or `fer` (the 7 fer2013 emotions).
+        #[arg(long)]
+        labels: Option<String>,
+        /// Timed runs (the median is reported).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// Print the per-layer table, the totals, the fused steps and the memory plan.
+    Inspect {
+        /// The model: a JSON spec.
+        spec: PathBuf,
+        /// Target whose memory plan is shown.
+        #[arg(long, default_value = "scalar")]
+        target: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// Synthetic weights from the deterministic generator with this seed (default 42).
+    #[arg(long, conflicts_with = "weights")]
+    seed: Option<u64>,
+    /// Weights file.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Instruction set: scalar.
+    #[arg(long, default_value = "scalar")]
+    target: String,
+}
+
+impl ModelArgs {
+    fn source(&self) -> WeightsSource {
+        match &self.weights {
+            Some(p) => WeightsSource::File(p.clone()),
+            None => WeightsSource::Synthetic {
+                seed: self.seed.unwrap_or(42),
+            },
+        }
+    }
+}
+
+fn parse_target(s: &str) -> Result<Target, String> {
+    Target::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
+        format!("unknown target '{s}' (choose one of: {})", names.join(", "))
+    })
+}
+
+const FER_LABELS: [&str; 7] = [
+    "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
+];
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xcc: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Cmd::Compile {
+            spec,
+            out,
+            model,
+            name,
+        } => {
+            let target = parse_target(&model.target)?;
+            let builder = Builder::new(&spec).weights(model.source()).target(target);
+            let (graph, weights) = builder.load().map_err(|e| e.to_string())?;
+            let opts = CompileOptions {
+                target,
+                weights_location: WeightsLocation::Relative("weights.bin".into()),
+                ..CompileOptions::default()
+            };
+            let generated =
+                xcc_codegen::compile(&graph, &weights, &opts).map_err(|e| e.to_string())?;
+            let name = name.unwrap_or_else(|| graph.spec.name.clone());
+            let krate = package::write_crate(&out, &name, &generated).map_err(|e| e.to_string())?;
+            println!(
+                "wrote crate `{krate}` to {} ({} steps, arena {} bytes = {:.2} MiB, weights {} bytes)",
+                out.display(),
+                generated.steps.len(),
+                generated.plan.arena_bytes(),
+                generated.plan.arena_bytes() as f64 / 1048576.0,
+                generated.weights.len()
+            );
+            Ok(())
+        }
+        Cmd::Inspect { spec, target } => {
+            let target = parse_target(&target)?;
+            let builder = Builder::new(&spec).target(target);
+            let (graph, weights) = builder.load().map_err(|e| e.to_string())?;
+            print!("{}", xception_spec::stats::render(&graph));
+            let opts = CompileOptions {
+                target,
+                ..CompileOptions::default()
+            };
+            let generated =
+                xcc_codegen::compile(&graph, &weights, &opts).map_err(|e| e.to_string())?;
+            println!("\nSteps after passes (target {}):", target.name());
+            println!(
+                "{:>4}  {:<12} {:>14} {:>12}  name",
+                "#", "kind", "MACs", "live KiB"
+            );
+            for (i, s) in generated.steps.iter().enumerate() {
+                println!(
+                    "{i:>4}  {:<12} {:>14} {:>12}  {}",
+                    s.kind,
+                    s.macs,
+                    s.live_bytes / 1024,
+                    s.name
+                );
+            }
+            let bytes = generated.plan.arena_bytes();
+            println!(
+                "\nMemory plan: arena {bytes} bytes ({:.2} MiB), peak live {:.2} MiB; weight blob {} bytes",
+                bytes as f64 / 1048576.0,
+                generated.steps.iter().map(|s| s.live_bytes).max().unwrap_or(0) as f64 / 1048576.0,
+                generated.weights.len()
+            );
+            Ok(())
+        }
+        Cmd::Run {
+            spec,
+            input,
+            model,
+            output,
+            top,
+            preprocess,
+            labels,
+            runs,
+        } => {
+            let target = parse_target(&model.target)?;
+            let pre = Preprocess::parse(&preprocess).ok_or_else(|| {
+                format!("unknown --preprocess '{preprocess}' (tf, fer, unit, raw)")
+            })?;
+            let labels = load_labels(labels.as_deref())?;
+            run_model(
+                &spec,
+                &input,
+                &model.source(),
+                target,
+                pre,
+                output.as_deref(),
+                top,
+                labels,
+                runs,
+            )
+        }
+    }
+}
+
+fn load_labels(arg: Option<&str>) -> Result<Option<Vec<String>>, String> {
+    match arg {
+        None => Ok(None),
+        Some("fer") => Ok(Some(FER_LABELS.iter().map(|s| s.to_string()).collect())),
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| Some(t.lines().map(str::to_string).collect()))
+            .map_err(|e| format!("{path}: {e}")),
+    }
+}
+
+fn cache_root() -> PathBuf {
+    if let Some(d) = std::env::var_os("XCC_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("xcc")
+}
+
+/// Cache key: the spec text, the weights source (seed, or the file's path, size
+/// and modification time), the target and the compiler version.
+fn cache_key(spec: &Path, weights: &WeightsSource, target: Target) -> Result<String, String> {
+    let text = std::fs::read(spec).map_err(|e| format!("{}: {e}", spec.display()))?;
+    let mut key = format!("xcc {} {}\n", env!("CARGO_PKG_VERSION"), target.name());
+    match weights {
+        WeightsSource::Synthetic { seed } => key.push_str(&format!("seed {seed}\n")),
+        WeightsSource::File(p) => {
+            let m = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            let abs = p.canonicalize().unwrap_or_else(|_| p.clone());
+            key.push_str(&format!("file {} {} {mtime}\n", abs.display(), m.len()));
+        }
+    }
+    let h1 = xception_spec::detgen::fnv1a64(&key)
+        ^ xception_spec::detgen::fnv1a64(&String::from_utf8_lossy(&text));
+    let h2 = xception_spec::detgen::splitmix64(h1 ^ text.len() as u64);
+    Ok(format!("{h1:016x}{h2:016x}"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_model(
+    spec: &Path,
+    input: &Path,
+    weights: &WeightsSource,
+    target: Target,
+    pre: Preprocess,
+    output: Option<&Path>,
+    top: usize,
+    labels: Option<Vec<String>>,
+    runs: usize,
+) -> Result<(), String> {
+    let root = cache_root();
+    let dir = root.join(cache_key(spec, weights, target)?);
+    let marker = dir.join("xcc-complete");
+    let builder = Builder::new(spec).weights(weights.clone()).target(target);
+    let (graph, loaded) = builder.load().map_err(|e: CompileError| e.to_string())?;
+    let in_dims = graph.input_shape.dims();
+    let x = tensor_io::read_input(input, &in_dims, pre).map_err(|e| e.to_string())?;
+    let krate = package::crate_name(&graph.spec.name);
+    if !marker.exists() {
+        eprintln!(
+            "xcc: compiling {} for {} into {}",
+            spec.display(),
+            target.name(),
+            dir.display()
+        );
+        let opts = CompileOptions {
+            target,
+            weights_location: WeightsLocation::Relative("weights.bin".into()),
+            ..CompileOptions::default()
+        };
+        let generated = xcc_codegen::compile(&graph, &loaded, &opts).map_err(|e| e.to_string())?;
+        package::write_crate(&dir, &graph.spec.name, &generated).map_err(|e| e.to_string())?;
+    }
+    drop(loaded);
+    let target_dir = root.join("target");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .arg("build")
+        .arg("--release")
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "cargo build of the generated crate in {} failed",
+            dir.display()
+        ));
+    }
+    std::fs::write(&marker, b"ok").map_err(|e| format!("{}: {e}", marker.display()))?;
+    let bin = target_dir.join("release").join(&krate);
+    let tmp = dir.join("io");
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let (in_f, out_f) = (tmp.join("input.f32"), tmp.join("output.f32"));
+    let raw: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&in_f, raw).map_err(|e| format!("{}: {e}", in_f.display()))?;
+    let out = Command::new(&bin)
+        .arg(&in_f)
+        .arg(&out_f)
+        .arg(runs.to_string())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the model binary failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    let bytes = std::fs::read(&out_f).map_err(|e| format!("{}: {e}", out_f.display()))?;
+    let y: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let out_dims = graph.output_node().output_shape.dims();
+    if let Some(path) = output {
+        std::fs::write(path, tensor_io::to_npy(&out_dims, &y))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let mut idx: Vec<usize> = (0..y.len()).collect();
+    idx.sort_by(|&a, &b| y[b].total_cmp(&y[a]).then(a.cmp(&b)));
+    println!("top-{}:", top.min(y.len()));
+    for &i in idx.iter().take(top) {
+        match labels.as_ref().and_then(|l| l.get(i)) {
+            Some(l) => println!("  {l:<12} {:.4}   (class {i})", y[i]),
+            None => println!("  class {i:<6} {:.4}", y[i]),
+        }
+    }
+    let field = |k: &str| -> String {
+        report
+            .split(&format!("\"{k}\": "))
+            .nth(1)
+            .map(|r| {
+                r.split([',', '}'])
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches('"')
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let arena: usize = field("arena_bytes").parse().unwrap_or(0);
+    println!(
+        "arena: {arena} bytes ({:.2} MiB); latency: median {} ms, min {} ms over {} runs (target {}, 1 thread)",
+        arena as f64 / 1048576.0,
+        field("median_ms"),
+        field("min_ms"),
+        field("runs"),
+        field("target")
+    );
+    Ok(())
+}

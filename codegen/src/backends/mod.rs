@@ -1,0 +1,88 @@
+//! Backends: per-ISA kernel libraries and the code that calls them.
+//!
+//! A backend decides, per step, how constants are packed, how much scratch the
+//! step needs, and which kernel call the emitter writes. The kernel libraries
+//! themselves are plain Rust files under [`kernels`], compiled here (so they
+//! are tested directly against each other) and copied verbatim into every
+//! generated model.
+
+pub mod kernels;
+pub mod scalar;
+
+use proc_macro2::TokenStream;
+
+use crate::ir::{Program, Step};
+
+/// The instruction set the generated code is specialised for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// Portable Rust, any target.
+    Scalar,
+}
+
+impl Target {
+    /// Every target, in the order of the CLI's `--target` choices.
+    pub const ALL: [Target; 1] = [Target::Scalar];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Scalar => "scalar",
+        }
+    }
+
+    /// Parses a `--target` value.
+    pub fn parse(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// The backend implementing the target.
+    pub fn backend(self) -> Box<dyn Backend> {
+        match self {
+            Target::Scalar => Box::new(scalar::ScalarBackend),
+        }
+    }
+}
+
+/// A kernel library module copied into generated code.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelModule {
+    /// Module name under `kernels::` (also its name in [`kernels`]).
+    pub name: &'static str,
+    /// The module's Rust source.
+    pub source: &'static str,
+    /// `#[cfg(...)]` predicate for the module, if any (e.g. `target_arch = "x86_64"`).
+    pub cfg: Option<&'static str>,
+}
+
+/// The slices an emitted step call can use, as expressions.
+pub struct StepArgs {
+    /// Primary and further inputs.
+    pub inputs: Vec<TokenStream>,
+    /// Residual slice (empty slice when none or in place).
+    pub residual: TokenStream,
+    /// Whether the residual is already in the output slice.
+    pub residual_in_place: bool,
+    /// Whether the output aliases input `k` (element-wise in-place ops).
+    pub output_aliases_input: Option<usize>,
+    /// The step's scratch slice.
+    pub scratch: TokenStream,
+    /// The output slice.
+    pub output: TokenStream,
+    /// The packed constants, in the order [`Backend::pack`] returned them.
+    pub consts: Vec<TokenStream>,
+}
+
+/// One instruction set's code generation.
+pub trait Backend {
+    /// The target.
+    fn target(&self) -> Target;
+    /// Kernel library modules the generated code needs.
+    fn kernel_modules(&self) -> Vec<KernelModule>;
+    /// Scratch floats step `step` needs.
+    fn scratch_floats(&self, p: &Program, step: &Step) -> usize;
+    /// The step's constants, packed in the layout its kernel reads, in call order.
+    fn pack(&self, p: &Program, step: &Step) -> Vec<Vec<f32>>;
+    /// The kernel call for the step.
+    fn call(&self, p: &Program, step: &Step, args: &StepArgs) -> TokenStream;
+}

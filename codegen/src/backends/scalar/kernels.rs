@@ -1,0 +1,528 @@
+// Portable scalar kernels: the fallback on every target and the reference the
+// SIMD kernels are property-tested against.
+//
+// This file is compiled twice: as a module of xcc-codegen (for tests) and
+// verbatim inside every generated model (the emitter copies its items). It
+// must therefore use only `core`, have no inner attributes or `//!` docs, and
+// refer to nothing outside itself.
+//
+// Every kernel is `#[inline(always)]` and takes its geometry as a `&Window`
+// (or plain sizes); generated code passes `const` values, so after inlining
+// every loop bound, stride, pad and offset is a compile-time constant.
+
+/// Geometry of a 2-D window op: input, output, kernel, strides, dilation, padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Vertical dilation.
+    pub dh: usize,
+    /// Horizontal dilation.
+    pub dw: usize,
+    /// Padding at the top (the bottom gets the rest).
+    pub pt: usize,
+    /// Padding at the left (the right gets the rest).
+    pub pl: usize,
+}
+
+/// How a residual tensor enters the epilogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Residual {
+    /// No residual.
+    None,
+    /// Added from a separate slice.
+    Separate,
+    /// The output slice already holds the residual: read, add, overwrite.
+    InPlace,
+}
+
+/// What happens around a kernel's accumulation:
+/// `y = relu?(acc(relu_in?(x)) + bias + residual)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epilogue {
+    /// Apply ReLU to every input value as it is loaded.
+    pub relu_in: bool,
+    /// Add a per-channel bias.
+    pub bias: bool,
+    /// Residual mode.
+    pub residual: Residual,
+    /// Apply ReLU to the result.
+    pub relu: bool,
+}
+
+#[inline(always)]
+fn load(v: f32, relu_in: bool) -> f32 {
+    if relu_in {
+        v.max(0.0)
+    } else {
+        v
+    }
+}
+
+/// Applies the epilogue to one output row `y` (accumulators in place).
+#[inline(always)]
+fn finish(ep: &Epilogue, y: &mut [f32], bias: &[f32], res: &[f32], res_off: usize) {
+    let n = y.len();
+    if ep.bias {
+        for (v, b) in y.iter_mut().zip(&bias[..n]) {
+            *v += *b;
+        }
+    }
+    if ep.residual == Residual::Separate {
+        for (v, r) in y.iter_mut().zip(&res[res_off..res_off + n]) {
+            *v += *r;
+        }
+    }
+    if ep.relu {
+        for v in y.iter_mut() {
+            *v = v.max(0.0);
+        }
+    }
+}
+
+/// Starts an output row: zero, or the residual when it is added in place.
+#[inline(always)]
+fn start(ep: &Epilogue, y: &mut [f32]) {
+    if ep.residual != Residual::InPlace {
+        y.fill(0.0);
+    }
+}
+
+/// Input row index for output row `o` and tap `k`, or `None` in the padding.
+#[inline(always)]
+fn tap(o: usize, k: usize, stride: usize, dil: usize, pad: usize, size: usize) -> Option<usize> {
+    let i = (o * stride + k * dil).wrapping_sub(pad);
+    if i < size {
+        Some(i)
+    } else {
+        None
+    }
+}
+
+/// Dense 2-D convolution, NHWC, weights `[kh, kw, c, co]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(
+    g: &Window,
+    co: usize,
+    ep: &Epilogue,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+) {
+    let (ci, kw_ci_co) = (g.c, g.kw * g.c * co);
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let o = (oy * g.ow + ox) * co;
+            let acc = &mut y[o..o + co];
+            start(ep, acc);
+            for ky in 0..g.kh {
+                let Some(iy) = tap(oy, ky, g.sh, g.dh, g.pt, g.h) else {
+                    continue;
+                };
+                for kx in 0..g.kw {
+                    let Some(ix) = tap(ox, kx, g.sw, g.dw, g.pl, g.w) else {
+                        continue;
+                    };
+                    let xp = &x[(iy * g.w + ix) * ci..][..ci];
+                    let wk = &w[ky * kw_ci_co + kx * ci * co..][..ci * co];
+                    for (c, &xv) in xp.iter().enumerate() {
+                        let a = load(xv, ep.relu_in);
+                        for (acc_v, &wv) in acc.iter_mut().zip(&wk[c * co..(c + 1) * co]) {
+                            *acc_v += a * wv;
+                        }
+                    }
+                }
+            }
+            finish(ep, acc, bias, res, o);
+        }
+    }
+}
+
+/// Depthwise 2-D convolution of one output row `oy` into `out` (`ow * c * mult`
+/// values, NHWC), weights `[kh, kw, c * mult]`; no epilogue.
+#[inline(always)]
+fn depthwise_row(
+    g: &Window,
+    mult: usize,
+    relu_in: bool,
+    x: &[f32],
+    w: &[f32],
+    oy: usize,
+    out: &mut [f32],
+) {
+    let cm = g.c * mult;
+    out.fill(0.0);
+    for ky in 0..g.kh {
+        let Some(iy) = tap(oy, ky, g.sh, g.dh, g.pt, g.h) else {
+            continue;
+        };
+        for ox in 0..g.ow {
+            let acc = &mut out[ox * cm..(ox + 1) * cm];
+            for kx in 0..g.kw {
+                let Some(ix) = tap(ox, kx, g.sw, g.dw, g.pl, g.w) else {
+                    continue;
+                };
+                let xp = &x[(iy * g.w + ix) * g.c..][..g.c];
+                let wk = &w[(ky * g.kw + kx) * cm..][..cm];
+                for (c, &xv) in xp.iter().enumerate() {
+                    let a = load(xv, relu_in);
+                    for j in 0..mult {
+                        acc[c * mult + j] += a * wk[c * mult + j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise 2-D convolution, NHWC, weights `[kh, kw, c * mult]`
+/// (output channel `c * mult + j` reads input channel `c`). The residual, if
+/// any, must be [`Residual::Separate`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise(
+    g: &Window,
+    mult: usize,
+    ep: &Epilogue,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+) {
+    let row = g.ow * g.c * mult;
+    for oy in 0..g.oh {
+        let out = &mut y[oy * row..(oy + 1) * row];
+        depthwise_row(g, mult, ep.relu_in, x, w, oy, out);
+        for ox in 0..g.ow {
+            let n = g.c * mult;
+            finish(
+                ep,
+                &mut out[ox * n..(ox + 1) * n],
+                bias,
+                res,
+                (oy * g.ow + ox) * n,
+            );
+        }
+    }
+}
+
+/// Pointwise (1x1) step on `pixels` rows: `y[p, :] (+)= a[p, :] . w` with
+/// weights `[ci, co]`, then the epilogue. `res_base` is the flat offset of row 0.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pointwise_rows(
+    ci: usize,
+    co: usize,
+    ep: &Epilogue,
+    a: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    res_base: usize,
+    y: &mut [f32],
+) {
+    let pixels = a.len() / ci;
+    for p in 0..pixels {
+        let acc = &mut y[p * co..(p + 1) * co];
+        if ep.residual == Residual::InPlace {
+            // Accumulate the product first, then add the residual already in `acc`,
+            // in the same order as the separate-residual path.
+            let mut tmp = [0.0f32; 64];
+            let mut c0 = 0;
+            while c0 < co {
+                let n = (co - c0).min(64);
+                let t = &mut tmp[..n];
+                t.fill(0.0);
+                for (k, &av) in a[p * ci..(p + 1) * ci].iter().enumerate() {
+                    for (tv, &wv) in t.iter_mut().zip(&w[k * co + c0..k * co + c0 + n]) {
+                        *tv += av * wv;
+                    }
+                }
+                for (j, tv) in t.iter().enumerate() {
+                    let mut v = *tv;
+                    if ep.bias {
+                        v += bias[c0 + j];
+                    }
+                    v += acc[c0 + j];
+                    acc[c0 + j] = if ep.relu { v.max(0.0) } else { v };
+                }
+                c0 += n;
+            }
+            continue;
+        }
+        acc.fill(0.0);
+        for (k, &av) in a[p * ci..(p + 1) * ci].iter().enumerate() {
+            for (acc_v, &wv) in acc.iter_mut().zip(&w[k * co..(k + 1) * co]) {
+                *acc_v += av * wv;
+            }
+        }
+        finish(ep, acc, bias, res, res_base + p * co);
+    }
+}
+
+/// Separable convolution fused row by row: the depthwise output of one output
+/// row goes to `scratch` (`ow * c * mult` floats) and is consumed by the
+/// pointwise step at once. `relu_in` applies to the depthwise input; bias,
+/// residual and ReLU to the pointwise output. Weights: depthwise
+/// `[kh, kw, c * mult]`, pointwise `[c * mult, co]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn separable(
+    g: &Window,
+    mult: usize,
+    co: usize,
+    ep: &Epilogue,
+    x: &[f32],
+    dw: &[f32],
+    pw: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let cm = g.c * mult;
+    let row_in = g.ow * cm;
+    let row_out = g.ow * co;
+    let pw_ep = Epilogue {
+        relu_in: false,
+        ..*ep
+    };
+    for oy in 0..g.oh {
+        let s = &mut scratch[..row_in];
+        depthwise_row(g, mult, ep.relu_in, x, dw, oy, s);
+        pointwise_rows(
+            cm,
+            co,
+            &pw_ep,
+            s,
+            pw,
+            bias,
+            res,
+            oy * row_out,
+            &mut y[oy * row_out..(oy + 1) * row_out],
+        );
+    }
+}
+
+/// Dense layer over the last axis: `rows` rows of `ci` inputs, weights `[ci, co]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn dense(
+    ci: usize,
+    co: usize,
+    ep: &Epilogue,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+) {
+    if ep.relu_in {
+        let rows = x.len() / ci;
+        for r in 0..rows {
+            let out = &mut y[r * co..(r + 1) * co];
+            out.fill(0.0);
+            for k in 0..ci {
+                let a = x[r * ci + k].max(0.0);
+                for (o, &wv) in out.iter_mut().zip(&w[k * co..(k + 1) * co]) {
+                    *o += a * wv;
+                }
+            }
+            finish(ep, out, bias, res, r * co);
+        }
+    } else {
+        pointwise_rows(ci, co, ep, x, w, bias, res, 0, y);
+    }
+}
+
+/// Per-channel `y = x * scale + shift` (a BatchNormalization that was not
+/// folded), with the epilogue's residual and ReLU. `y` may be the same buffer
+/// as the input when called through [`affine_in_place`].
+#[inline(always)]
+pub fn affine(
+    c: usize,
+    ep: &Epilogue,
+    x: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+) {
+    for (i, (yv, &xv)) in y.iter_mut().zip(x).enumerate() {
+        let k = i % c;
+        let mut v = load(xv, ep.relu_in) * scale[k] + shift[k];
+        if ep.residual == Residual::Separate {
+            v += res[i];
+        }
+        *yv = if ep.relu { v.max(0.0) } else { v };
+    }
+}
+
+/// [`affine`] on a buffer that is both input and output (no residual).
+#[inline(always)]
+pub fn affine_in_place(c: usize, ep: &Epilogue, y: &mut [f32], scale: &[f32], shift: &[f32]) {
+    for (i, yv) in y.iter_mut().enumerate() {
+        let k = i % c;
+        let v = load(*yv, ep.relu_in) * scale[k] + shift[k];
+        *yv = if ep.relu { v.max(0.0) } else { v };
+    }
+}
+
+/// Max pooling (padding never wins), with the epilogue's residual and ReLU.
+#[inline(always)]
+pub fn max_pool(g: &Window, ep: &Epilogue, x: &[f32], res: &[f32], y: &mut [f32]) {
+    pool(g, ep, x, res, y, true);
+}
+
+/// Average pooling; 'same' padding divides by the number of in-bounds pixels.
+#[inline(always)]
+pub fn avg_pool(g: &Window, ep: &Epilogue, x: &[f32], res: &[f32], y: &mut [f32]) {
+    pool(g, ep, x, res, y, false);
+}
+
+#[inline(always)]
+fn pool(g: &Window, ep: &Epilogue, x: &[f32], res: &[f32], y: &mut [f32], is_max: bool) {
+    let c = g.c;
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            let o = (oy * g.ow + ox) * c;
+            for k in 0..c {
+                let mut acc = if is_max { f32::NEG_INFINITY } else { 0.0 };
+                let mut count = 0usize;
+                for ky in 0..g.kh {
+                    let Some(iy) = tap(oy, ky, g.sh, 1, g.pt, g.h) else {
+                        continue;
+                    };
+                    for kx in 0..g.kw {
+                        let Some(ix) = tap(ox, kx, g.sw, 1, g.pl, g.w) else {
+                            continue;
+                        };
+                        let v = load(x[(iy * g.w + ix) * c + k], ep.relu_in);
+                        acc = if is_max { acc.max(v) } else { acc + v };
+                        count += 1;
+                    }
+                }
+                if !is_max {
+                    acc /= count as f32;
+                }
+                let v = match ep.residual {
+                    Residual::None => acc,
+                    Residual::Separate => acc + res[o + k],
+                    Residual::InPlace => acc + y[o + k],
+                };
+                y[o + k] = if ep.relu { v.max(0.0) } else { v };
+            }
+        }
+    }
+}
+
+/// Global average (or max) pooling of `hw` pixels of `c` channels into `y[c]`.
+#[inline(always)]
+pub fn global_pool(hw: usize, c: usize, is_max: bool, relu_in: bool, x: &[f32], y: &mut [f32]) {
+    for k in 0..c {
+        let mut acc = if is_max { f32::NEG_INFINITY } else { 0.0 };
+        for p in 0..hw {
+            let v = load(x[p * c + k], relu_in);
+            acc = if is_max { acc.max(v) } else { acc + v };
+        }
+        y[k] = if is_max { acc } else { acc / hw as f32 };
+    }
+}
+
+/// `y = relu?(x0 + x1)`.
+#[inline(always)]
+pub fn add(relu: bool, x0: &[f32], x1: &[f32], y: &mut [f32]) {
+    for ((yv, &a), &b) in y.iter_mut().zip(x0).zip(x1) {
+        let v = a + b;
+        *yv = if relu { v.max(0.0) } else { v };
+    }
+}
+
+/// `y = relu?(y + x1)`.
+#[inline(always)]
+pub fn add_in_place(relu: bool, y: &mut [f32], x1: &[f32]) {
+    for (yv, &b) in y.iter_mut().zip(x1) {
+        let v = *yv + b;
+        *yv = if relu { v.max(0.0) } else { v };
+    }
+}
+
+/// `y = max(x, 0)`.
+#[inline(always)]
+pub fn relu(x: &[f32], y: &mut [f32]) {
+    for (yv, &v) in y.iter_mut().zip(x) {
+        *yv = v.max(0.0);
+    }
+}
+
+/// `y = max(y, 0)`.
+#[inline(always)]
+pub fn relu_in_place(y: &mut [f32]) {
+    for v in y.iter_mut() {
+        *v = v.max(0.0);
+    }
+}
+
+/// Softmax over each row of `c` values, in place (max-subtracted, f32 `exp`
+/// computed in `f64` for accuracy on targets without `libm`).
+#[inline(always)]
+pub fn softmax_in_place(c: usize, y: &mut [f32]) {
+    for row in y.chunks_exact_mut(c) {
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let mut sum = 0.0f64;
+        for v in row.iter_mut() {
+            let e = exp_f64(f64::from(*v - m));
+            *v = e as f32;
+            sum += e;
+        }
+        for v in row.iter_mut() {
+            *v = (f64::from(*v) / sum) as f32;
+        }
+    }
+}
+
+/// `exp(x)` for `x <= 0` without `std`: range reduction by `ln 2` and a
+/// Taylor polynomial, accurate to about 1 ulp of f64 (far below f32 precision).
+#[inline(always)]
+fn exp_f64(x: f64) -> f64 {
+    if x < -745.0 {
+        return 0.0;
+    }
+    const LN2: f64 = core::f64::consts::LN_2;
+    let k = (x / LN2 - 0.5) as i64;
+    let r = x - k as f64 * LN2;
+    let mut term = 1.0f64;
+    let mut sum = 1.0f64;
+    for i in 1..24 {
+        term *= r / i as f64;
+        sum += term;
+    }
+    let mut scale = 1.0f64;
+    let mut e = k;
+    while e < 0 {
+        let step = e.max(-1000);
+        scale *= f64::from_bits(((1023 + step) as u64) << 52);
+        e -= step;
+    }
+    sum * scale
+}

@@ -1,0 +1,220 @@
+//! The build-script API, in the manner of `prost-build`:
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     xcc_codegen::Builder::new("specs/xception.json")
+//!         .seed(42)
+//!         .target(xcc_codegen::Target::Scalar)
+//!         .generate()?;
+//!     Ok(())
+//! }
+//! // lib.rs: include!(concat!(env!("OUT_DIR"), "/xception.rs"));
+//! ```
+//!
+//! `generate` writes `<name>.rs` and `<name>.weights.bin` into `OUT_DIR` (or
+//! the directory given to [`Builder::out_dir`]) and prints
+//! `cargo:rerun-if-changed` for every input file.
+
+use std::path::{Path, PathBuf};
+
+use xception_spec::{validate, Graph, WeightMap};
+
+use crate::emit::{Generated, WeightsLocation};
+use crate::error::CompileError;
+use crate::passes::PassOptions;
+use crate::{compile, CompileOptions, Target};
+
+/// Where the weights come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsSource {
+    /// The deterministic generator (`xception_spec::detgen`) with this seed.
+    Synthetic {
+        /// Seed (42 reproduces the fixtures' Xception goldens).
+        seed: u64,
+    },
+    /// A weights file: safetensors, or a Keras file (`.h5`, `.hdf5`, `.weights.h5`, `.keras`).
+    File(PathBuf),
+}
+
+/// Configures and runs one compilation from a build script or a tool.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    model: PathBuf,
+    weights: WeightsSource,
+    target: Target,
+    passes: PassOptions,
+    out_dir: Option<PathBuf>,
+    name: Option<String>,
+    cargo_directives: bool,
+}
+
+/// What [`Builder::generate`] wrote.
+#[derive(Debug, Clone)]
+pub struct BuildOutput {
+    /// The generated Rust source file.
+    pub source_path: PathBuf,
+    /// The weight blob it includes.
+    pub weights_path: PathBuf,
+    /// The emitted code, blob, plan and per-step facts.
+    pub generated: Generated,
+}
+
+impl Builder {
+    /// A builder for the model at `model`: a JSON spec (or, with the Keras
+    /// frontend, a full-model Keras file). Defaults: synthetic seed-42 weights,
+    /// scalar target, all passes, output to `OUT_DIR`.
+    pub fn new(model: impl AsRef<Path>) -> Self {
+        Builder {
+            model: model.as_ref().to_path_buf(),
+            weights: WeightsSource::Synthetic { seed: 42 },
+            target: Target::Scalar,
+            passes: PassOptions::default(),
+            out_dir: None,
+            name: None,
+            cargo_directives: true,
+        }
+    }
+
+    /// Where the weights come from.
+    pub fn weights(mut self, w: WeightsSource) -> Self {
+        self.weights = w;
+        self
+    }
+
+    /// Synthetic weights with this seed.
+    pub fn seed(self, seed: u64) -> Self {
+        self.weights(WeightsSource::Synthetic { seed })
+    }
+
+    /// Weights from a file.
+    pub fn weights_file(self, path: impl AsRef<Path>) -> Self {
+        self.weights(WeightsSource::File(path.as_ref().to_path_buf()))
+    }
+
+    /// The instruction set.
+    pub fn target(mut self, t: Target) -> Self {
+        self.target = t;
+        self
+    }
+
+    /// Which passes run.
+    pub fn passes(mut self, p: PassOptions) -> Self {
+        self.passes = p;
+        self
+    }
+
+    /// Writes into `dir` instead of `OUT_DIR`; the source then includes the
+    /// blob by a path relative to itself.
+    pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.out_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Base name of the output files (default: the model file's stem).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether to print `cargo:rerun-if-changed` lines (default true).
+    pub fn cargo_directives(mut self, on: bool) -> Self {
+        self.cargo_directives = on;
+        self
+    }
+
+    /// Loads the model and its weights: the validated graph and weight map.
+    pub fn load(&self) -> Result<(Graph, WeightMap), CompileError> {
+        let shown = self.model.display().to_string();
+        let spec = xception_spec::from_file(&self.model)?;
+        let graph = validate(&spec).map_err(|e| CompileError::Spec(e.in_file(&shown)))?;
+        let weights = match &self.weights {
+            WeightsSource::Synthetic { seed } => xception_spec::detgen::weights(&graph, *seed),
+            WeightsSource::File(path) => crate::frontend::load_weights_file(path, &graph)?,
+        };
+        Ok((graph, weights))
+    }
+
+    /// Runs the compilation and writes the files.
+    pub fn generate(self) -> Result<BuildOutput, CompileError> {
+        let (graph, weights) = self.load()?;
+        let (dir, location_in_out_dir) = match &self.out_dir {
+            Some(d) => (d.clone(), false),
+            None => (
+                PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| {
+                    CompileError::Target(
+                        "OUT_DIR is not set: call from a build script or set Builder::out_dir"
+                            .into(),
+                    )
+                })?),
+                true,
+            ),
+        };
+        let name = match &self.name {
+            Some(n) => n.clone(),
+            None => sanitize_file_stem(&self.model),
+        };
+        let blob_name = format!("{name}.weights.bin");
+        let opts = CompileOptions {
+            target: self.target,
+            passes: self.passes,
+            weights_location: if location_in_out_dir {
+                WeightsLocation::OutDir(blob_name.clone())
+            } else {
+                WeightsLocation::Relative(blob_name.clone())
+            },
+        };
+        let generated = compile(&graph, &weights, &opts)?;
+        std::fs::create_dir_all(&dir).map_err(|error| CompileError::Io {
+            path: dir.display().to_string(),
+            error,
+        })?;
+        let source_path = dir.join(format!("{name}.rs"));
+        let weights_path = dir.join(&blob_name);
+        write_if_changed(&source_path, generated.source.as_bytes())?;
+        write_if_changed(&weights_path, &generated.weights)?;
+        if self.cargo_directives {
+            println!("cargo:rerun-if-changed={}", self.model.display());
+            if let WeightsSource::File(p) = &self.weights {
+                println!("cargo:rerun-if-changed={}", p.display());
+            }
+        }
+        Ok(BuildOutput {
+            source_path,
+            weights_path,
+            generated,
+        })
+    }
+}
+
+/// A file stem made of `[A-Za-z0-9_-]` only (default output name).
+fn sanitize_file_stem(p: &Path) -> String {
+    let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    let s: String = stem
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "model".into()
+    } else {
+        s
+    }
+}
+
+/// Writes only when the content differs, so cargo does not rebuild needlessly.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), CompileError> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    std::fs::write(path, bytes).map_err(|error| CompileError::Io {
+        path: path.display().to_string(),
+        error,
+    })
+}

@@ -1,0 +1,332 @@
+//! Emission: a scheduled, planned program becomes one Rust source file
+//! (formatted with prettyplease) plus one little-endian weight blob.
+//!
+//! The source has one function per step with every shape, stride, pad and
+//! offset a constant, the public API (`ARENA_BYTES`, shape constants,
+//! `infer`), and the backend's kernel libraries in `mod kernels`. It uses only
+//! `core` and `xcc_runtime`, so it builds in a `#![no_std]` crate. The same
+//! inputs always give byte-identical output.
+
+pub mod ident;
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::backends::{Backend, KernelModule, StepArgs};
+use crate::error::CompileError;
+use crate::ir::Program;
+use crate::plan::{self, MemoryPlan, ALIGN_FLOATS};
+
+/// How the generated source finds its weight blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsLocation {
+    /// `include_bytes!(concat!(env!("OUT_DIR"), "/<file>"))` (build scripts).
+    OutDir(String),
+    /// `include_bytes!("<file>")`, relative to the generated source file.
+    Relative(String),
+}
+
+/// Per-step facts for reports and profiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepInfo {
+    /// Step name (fused layer names joined by `+`).
+    pub name: String,
+    /// Kernel kind.
+    pub kind: &'static str,
+    /// Multiply-accumulates.
+    pub macs: u64,
+    /// Live arena bytes during the step.
+    pub live_bytes: usize,
+}
+
+/// The result of emission.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The Rust source.
+    pub source: String,
+    /// The weight blob the source includes.
+    pub weights: Vec<u8>,
+    /// The memory plan.
+    pub plan: MemoryPlan,
+    /// One entry per step, in execution order.
+    pub steps: Vec<StepInfo>,
+}
+
+fn kernel_module_tokens(m: &KernelModule) -> Result<TokenStream, CompileError> {
+    let file = syn::parse_file(m.source)
+        .map_err(|e| CompileError::Emit(format!("kernel module {}: {e}", m.name)))?;
+    let items = file.items;
+    let name = format_ident!("{}", m.name);
+    let cfg = match m.cfg {
+        Some(c) => {
+            let pred: TokenStream = c
+                .parse()
+                .map_err(|e| CompileError::Emit(format!("cfg of {}: {e}", m.name)))?;
+            quote!(#[cfg(#pred)])
+        }
+        None => quote!(),
+    };
+    Ok(quote! {
+        #cfg
+        #[allow(dead_code, clippy::all)]
+        pub mod #name {
+            #(#items)*
+        }
+    })
+}
+
+fn region_tuple(r: plan::Region) -> TokenStream {
+    let (o, l) = (r.offset, r.len);
+    quote!((#o, #l))
+}
+
+/// Emits `p` (scheduled) for `backend`.
+pub fn emit(
+    p: &Program,
+    backend: &dyn Backend,
+    weights_at: &WeightsLocation,
+) -> Result<Generated, CompileError> {
+    let scratch: Vec<usize> = p
+        .steps
+        .iter()
+        .map(|s| backend.scratch_floats(p, s))
+        .collect();
+    let mp = plan::plan(p, &scratch);
+
+    // Weight blob: each packed constant 64-byte aligned.
+    let mut blob: Vec<f32> = Vec::new();
+    let mut step_consts: Vec<Vec<(usize, usize)>> = Vec::new();
+    for s in &p.steps {
+        let mut v = Vec::new();
+        for data in backend.pack(p, s) {
+            let off = blob.len();
+            v.push((off, data.len()));
+            blob.extend_from_slice(&data);
+            blob.resize(blob.len().div_ceil(ALIGN_FLOATS) * ALIGN_FLOATS, 0.0);
+        }
+        step_consts.push(v);
+    }
+    if blob.is_empty() {
+        blob.resize(ALIGN_FLOATS, 0.0);
+    }
+    let weights: Vec<u8> = blob.iter().flat_map(|v| v.to_le_bytes()).collect();
+
+    let mut step_fns = Vec::new();
+    let mut step_idents = Vec::new();
+    for (i, s) in p.steps.iter().enumerate() {
+        let id = ident::step_ident(i, &s.name);
+        let out_r = mp.region(s.output);
+        // Arena regions this step touches, the output first.
+        let mut regions = vec![region_tuple(out_r)];
+        let mut names = vec![quote!(y)];
+        let mut inputs = Vec::new();
+        let mut aliased = None;
+        for (k, &t) in s.inputs.iter().enumerate() {
+            if t == p.input {
+                inputs.push(quote!(input));
+            } else if mp.region(t) == out_r {
+                aliased = Some(k);
+                inputs.push(quote!(y));
+            } else {
+                let n = format_ident!("x{}", k);
+                regions.push(region_tuple(mp.region(t)));
+                names.push(quote!(#n));
+                inputs.push(quote!(#n));
+            }
+        }
+        let (residual, residual_in_place) = match s.epilogue.residual {
+            None => (quote!(&[]), false),
+            Some(t) if t == p.input => (quote!(input), false),
+            Some(t) if mp.region(t) == out_r => (quote!(&[]), true),
+            Some(t) => {
+                regions.push(region_tuple(mp.region(t)));
+                names.push(quote!(res));
+                (quote!(res), false)
+            }
+        };
+        let scratch_expr = if mp.scratch[i].len > 0 {
+            regions.push(region_tuple(mp.scratch[i]));
+            names.push(quote!(scratch));
+            quote!(scratch)
+        } else {
+            quote!(&mut [])
+        };
+        let consts: Vec<TokenStream> = step_consts[i]
+            .iter()
+            .map(|&(o, l)| {
+                let e = o + l;
+                quote!(&w[#o..#e])
+            })
+            .collect();
+        let args = StepArgs {
+            inputs,
+            residual,
+            residual_in_place,
+            output_aliases_input: aliased,
+            scratch: scratch_expr,
+            output: quote!(y),
+            consts,
+        };
+        let call = backend.call(p, s, &args);
+        let k = regions.len();
+        let bind_reads: Vec<TokenStream> = names
+            .iter()
+            .skip(1)
+            .filter(|n| n.to_string() != "scratch")
+            .map(|n| quote!(let #n: &[f32] = #n;))
+            .collect();
+        let doc = Literal::string(&format!(
+            "Step {i}: `{}` ({}), output {}.",
+            s.name,
+            s.kernel.kind(),
+            p.tensors[s.output].shape
+        ));
+        let uses_w = !step_consts[i].is_empty();
+        let w_bind = if uses_w {
+            quote!(let w = weights();)
+        } else {
+            quote!()
+        };
+        let uses_input = s.reads().any(|t| t == p.input);
+        let input_param = if uses_input {
+            quote!(input: &[f32])
+        } else {
+            quote!(_input: &[f32])
+        };
+        step_fns.push(quote! {
+            #[doc = #doc]
+            #[inline(never)]
+            fn #id(arena: &mut [f32], #input_param) {
+                #w_bind
+                let [#(#names),*] = xcc_runtime::regions::many::<#k>(arena, [#(#regions),*]);
+                #(#bind_reads)*
+                #call
+            }
+        });
+        step_idents.push(id);
+    }
+
+    let n_steps = p.steps.len();
+    let step_names: Vec<Literal> = p.steps.iter().map(|s| Literal::string(&s.name)).collect();
+    let step_macs: Vec<u64> = p.steps.iter().map(|s| s.kernel.macs()).collect();
+    let step_index: Vec<usize> = (0..n_steps).collect();
+    let arena_floats = mp.arena_floats.max(ALIGN_FLOATS);
+    let in_dims = p.tensors[p.input].shape.dims();
+    let in_rank = in_dims.len();
+    let in_len = p.len(p.input);
+    let out_dims = p.tensors[p.output].shape.dims();
+    let out_rank = out_dims.len();
+    let out_len = p.len(p.output);
+    let out_r = mp.region(p.output);
+    let (out_off, out_end) = (out_r.offset, out_r.offset + out_r.len);
+    let blob_len = weights.len();
+    let include = match weights_at {
+        WeightsLocation::OutDir(f) => {
+            let f = Literal::string(&format!("/{f}"));
+            quote!(include_bytes!(concat!(env!("OUT_DIR"), #f)))
+        }
+        WeightsLocation::Relative(f) => {
+            let f = Literal::string(f);
+            quote!(include_bytes!(#f))
+        }
+    };
+    let model_doc = Literal::string(&format!(
+        "Model `{}` compiled by xcc for target `{}`: {} steps, arena {} bytes.",
+        p.name,
+        backend.target().name(),
+        n_steps,
+        arena_floats * 4
+    ));
+    let target_name = backend.target().name();
+    let mut kernel_mods = Vec::new();
+    for m in backend.kernel_modules() {
+        kernel_mods.push(kernel_module_tokens(&m)?);
+    }
+
+    let tokens = quote! {
+        #[doc = #model_doc]
+        pub const MODEL: &str = #model_doc;
+        /// Instruction set the kernels were generated for.
+        pub const TARGET: &str = #target_name;
+        /// Arena size in `f32` elements.
+        pub const ARENA_FLOATS: usize = #arena_floats;
+        /// Arena size in bytes: all the working memory inference needs.
+        pub const ARENA_BYTES: usize = ARENA_FLOATS * 4;
+        /// The working memory `infer` needs (keep it in a `static` or on the heap).
+        pub type Arena = xcc_runtime::Arena<ARENA_FLOATS>;
+        /// Input shape without the batch axis (NHWC: height, width, channels).
+        pub const INPUT_SHAPE: [usize; #in_rank] = [#(#in_dims),*];
+        /// Input length in `f32` elements.
+        pub const INPUT_LEN: usize = #in_len;
+        /// Output shape without the batch axis.
+        pub const OUTPUT_SHAPE: [usize; #out_rank] = [#(#out_dims),*];
+        /// Output length in `f32` elements.
+        pub const OUTPUT_LEN: usize = #out_len;
+        /// Number of steps (fused layers).
+        pub const STEPS: usize = #n_steps;
+        /// Step names, in execution order (fused layer names joined by `+`).
+        pub const STEP_NAMES: [&str; STEPS] = [#(#step_names),*];
+        /// Multiply-accumulates per step.
+        pub const STEP_MACS: [u64; STEPS] = [#(#step_macs),*];
+
+        static WEIGHT_BLOB: xcc_runtime::Aligned64<[u8; #blob_len]> = xcc_runtime::Aligned64(*#include);
+
+        fn weights() -> &'static [f32] {
+            xcc_runtime::weights_f32(&WEIGHT_BLOB)
+        }
+
+        /// Runs the whole model: `input` (NHWC, f32) to `output`. Allocates nothing.
+        pub fn infer(arena: &mut Arena, input: &[f32; INPUT_LEN], output: &mut [f32; OUTPUT_LEN]) {
+            for i in 0..STEPS {
+                run_step(i, arena, input);
+            }
+            read_output(arena, output);
+        }
+
+        /// Runs step `i` alone (for per-step profiling); steps must run in order.
+        /// Out-of-range indices do nothing.
+        pub fn run_step(i: usize, arena: &mut Arena, input: &[f32; INPUT_LEN]) {
+            let a = arena.as_mut_slice();
+            match i {
+                #(#step_index => #step_idents(a, input),)*
+                _ => {}
+            }
+        }
+
+        /// Copies the model output out of the arena after the last step.
+        pub fn read_output(arena: &Arena, output: &mut [f32; OUTPUT_LEN]) {
+            output.copy_from_slice(&arena.0[#out_off..#out_end]);
+        }
+
+        #(#step_fns)*
+
+        /// Kernel libraries, copied from the xcc backends.
+        mod kernels {
+            #(#kernel_mods)*
+        }
+    };
+    let file: syn::File = syn::parse2(tokens).map_err(|e| CompileError::Emit(e.to_string()))?;
+    let source = format!(
+        "// @generated by xcc {} for target `{}`. Do not edit.\n{}",
+        env!("CARGO_PKG_VERSION"),
+        target_name,
+        prettyplease::unparse(&file)
+    );
+    let steps = p
+        .steps
+        .iter()
+        .zip(&mp.live_bytes)
+        .map(|(s, &live)| StepInfo {
+            name: s.name.clone(),
+            kind: s.kernel.kind(),
+            macs: s.kernel.macs(),
+            live_bytes: live,
+        })
+        .collect();
+    Ok(Generated {
+        source,
+        weights,
+        plan: mp,
+        steps,
+    })
+}
