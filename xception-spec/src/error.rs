@@ -30,8 +30,10 @@ impl SpecError {
     }
 
     /// An error about field `field` of layer number `index` named `layer`.
+    /// `inputs...` and `name` are layer fields, `op` is the op object itself
+    /// (path `layers[i].op`), anything else is an op attribute (`layers[i].op.<field>`).
     pub fn layer_field(index: usize, layer: &str, field: &str, message: impl Into<String>) -> Self {
-        let path = if field.starts_with("inputs") || field == "name" {
+        let path = if field.starts_with("inputs") || field == "name" || field == "op" {
             format!("layers[{index}].{field}")
         } else {
             format!("layers[{index}].op.{field}")

@@ -291,6 +291,15 @@ fn checked_len(dims: &[usize]) -> Option<usize> {
 }
 
 /// Validates a spec and infers every shape. Errors name the JSON path, the layer and the field.
+///
+/// Checked, in this order: the input shape (positive, at most
+/// [`MAX_TENSOR_ELEMENTS`]); layer names (non-empty, unique, not the input's);
+/// input counts and references; the output is a layer; no cycle (the error
+/// lists one); every layer feeds the output; then per layer in topological
+/// order: attributes positive, a window's dilated span at most
+/// [`MAX_TENSOR_ELEMENTS`], a `valid` window fits its input, `Add` shapes
+/// agree, every output and weight at most [`MAX_TENSOR_ELEMENTS`] elements,
+/// and MAC counts (per layer and the model total) fit in `u64`.
 pub fn validate(spec: &Spec) -> Result<Graph, SpecError> {
     let [h, w, c] = spec.input.shape;
     for (i, (d, what)) in [(h, "height"), (w, "width"), (c, "channels")]
@@ -384,11 +393,19 @@ pub fn validate(spec: &Spec) -> Result<Graph, SpecError> {
         }
     }
     let Some(&out_idx) = by_name.get(spec.output.as_str()) else {
+        let why = if spec.output == spec.input.name {
+            "it is the model input; the output must be a layer"
+        } else {
+            "no layer has this name"
+        };
         return Err(SpecError {
             field: Some("output".into()),
             ..SpecError::at(
                 "output",
-                format!("output '{}' is not a layer", spec.output.escape_debug()),
+                format!(
+                    "output '{}' is not a layer: {why}",
+                    spec.output.escape_debug()
+                ),
             )
         });
     };
@@ -422,10 +439,21 @@ pub fn validate(spec: &Spec) -> Result<Graph, SpecError> {
     let mut shapes: HashMap<&str, Shape> = HashMap::new();
     shapes.insert(&spec.input.name, input_shape);
     let mut nodes = Vec::with_capacity(order.len());
+    // Each layer's MACs fit in u64 (checked in `infer_node`); so must their
+    // sum, which `Graph::macs` and the statistics compute unchecked.
+    let mut total_macs = 0u64;
     for &i in &order {
         let l = &spec.layers[i];
         let input_shapes: Vec<Shape> = l.inputs.iter().map(|s| shapes[s.as_str()]).collect();
         let node = infer_node(i, spec, &input_shapes)?;
+        total_macs = total_macs.checked_add(node.macs.total()).ok_or_else(|| {
+            SpecError::layer_field(
+                i,
+                &l.name,
+                "op",
+                "size arithmetic overflows: the model's total MACs exceed 2^64 at this layer",
+            )
+        })?;
         shapes.insert(&l.name, node.output_shape);
         nodes.push(node);
     }
@@ -462,15 +490,54 @@ fn topological_order(spec: &Spec, by_name: &HashMap<&str, usize>) -> Result<Vec<
         }
     }
     if order.len() < n {
-        let i = (0..n).find(|&i| indegree[i] > 0).unwrap_or(0);
+        let cycle = find_cycle(spec, by_name, &indegree);
+        let i = cycle[0];
+        let names: Vec<String> = cycle
+            .iter()
+            .chain(std::iter::once(&i))
+            .map(|&k| format!("'{}'", spec.layers[k].name.escape_debug()))
+            .collect();
         return Err(SpecError::layer_field(
             i,
             &spec.layers[i].name,
             "inputs",
-            "layer is part of a cycle",
+            format!(
+                "layer is part of a cycle: {} (each reads the next)",
+                names.join(" <- ")
+            ),
         ));
     }
     Ok(order)
+}
+
+/// A cycle among the layers Kahn's algorithm could not order (`indegree > 0`),
+/// as layer indices where each reads the next and the last reads the first,
+/// rotated to start at the lowest index. Every such layer reads another such
+/// layer, so walking along those inputs must revisit a layer.
+fn find_cycle(spec: &Spec, by_name: &HashMap<&str, usize>, indegree: &[usize]) -> Vec<usize> {
+    let stuck = |k: usize| {
+        spec.layers[k]
+            .inputs
+            .iter()
+            .filter_map(|src| by_name.get(src.as_str()).copied())
+            .find(|&j| indegree[j] > 0)
+    };
+    let n = spec.layers.len();
+    let mut seen_at = vec![usize::MAX; n];
+    let mut walk = Vec::new();
+    let mut k = (0..n).find(|&i| indegree[i] > 0).unwrap_or(0);
+    while seen_at[k] == usize::MAX {
+        seen_at[k] = walk.len();
+        walk.push(k);
+        match stuck(k) {
+            Some(j) => k = j,
+            None => break,
+        }
+    }
+    let mut cycle = walk.split_off(seen_at[k]);
+    let lowest = (0..cycle.len()).min_by_key(|&p| cycle[p]).unwrap_or(0);
+    cycle.rotate_left(lowest);
+    cycle
 }
 
 fn positive2(i: usize, name: &str, field: &str, v: [usize; 2]) -> Result<(), SpecError> {
@@ -509,6 +576,8 @@ fn image(i: usize, name: &str, op: &str, s: Shape) -> Result<(usize, usize, usiz
     }
 }
 
+/// Checks a window op's attributes and computes its geometry. `model_input`
+/// is the spec's input `[h, w, c]`, named when the window does not fit.
 #[allow(clippy::too_many_arguments)]
 fn window(
     i: usize,
@@ -519,6 +588,7 @@ fn window(
     strides: [usize; 2],
     dilation: [usize; 2],
     padding: Padding,
+    model_input: [usize; 3],
 ) -> Result<Window2D, SpecError> {
     positive2(i, name, kernel_field, kernel)?;
     positive2(i, name, "strides", strides)?;
@@ -532,16 +602,47 @@ fn window(
         ));
     }
     let axis = |input: usize, a: usize| {
+        let what = if a == 0 { "height" } else { "width" };
+        // The span of the dilated window; bounded so that padding and index
+        // arithmetic downstream cannot overflow.
+        let span = (kernel[a] - 1)
+            .checked_mul(dilation[a])
+            .and_then(|x| x.checked_add(1))
+            .filter(|&x| x <= MAX_TENSOR_ELEMENTS);
+        let Some(span) = span else {
+            let field = if dilation[a] > 1 {
+                "dilation_rate"
+            } else {
+                kernel_field
+            };
+            return Err(SpecError::layer_field(
+                i,
+                name,
+                field,
+                format!(
+                    "window {what} of {} with dilation {} spans more than {MAX_TENSOR_ELEMENTS} pixels",
+                    kernel[a], dilation[a]
+                ),
+            ));
+        };
         axis_geometry(input, kernel[a], strides[a], dilation[a], padding).ok_or_else(|| {
+            let [mh, mw, mc] = model_input;
+            let model = model_input[a];
+            let fit = if input == model {
+                format!("the model input {what} {input} (input {mh}x{mw}x{mc})")
+            } else {
+                format!(
+                    "this layer's input {what} {input}: the model input {mh}x{mw}x{mc} is \
+                     too small for the network up to here"
+                )
+            };
             SpecError::layer_field(
                 i,
                 name,
                 kernel_field,
                 format!(
-                    "'valid' window of {} (dilation {}) is larger than the input {} {input}; the model input is too small for this network",
-                    kernel[a],
-                    dilation[a],
-                    if a == 0 { "height" } else { "width" }
+                    "'valid' window {what} {span} (kernel {}, dilation {}) is larger than {fit}",
+                    kernel[a], dilation[a]
                 ),
             )
         })
@@ -591,6 +692,7 @@ fn infer_node(i: usize, spec: &Spec, ins: &[Shape]) -> Result<Node, SpecError> {
                 c.strides,
                 c.dilation_rate,
                 c.padding,
+                spec.input.shape,
             )?;
             let [kh, kw] = c.kernel_size;
             let fan_in = mul(i, name, "kernel_size", &[kh, kw, cin])? as usize;
@@ -633,6 +735,7 @@ fn infer_node(i: usize, spec: &Spec, ins: &[Shape]) -> Result<Node, SpecError> {
                 d.strides,
                 d.dilation_rate,
                 d.padding,
+                spec.input.shape,
             )?;
             let [kh, kw] = d.kernel_size;
             let cout = mul(i, name, "depth_multiplier", &[cin, d.depth_multiplier])? as usize;
@@ -671,6 +774,7 @@ fn infer_node(i: usize, spec: &Spec, ins: &[Shape]) -> Result<Node, SpecError> {
                 s.strides,
                 s.dilation_rate,
                 s.padding,
+                spec.input.shape,
             )?;
             let [kh, kw] = s.kernel_size;
             let mid = mul(i, name, "depth_multiplier", &[cin, s.depth_multiplier])? as usize;
@@ -745,6 +849,7 @@ fn infer_node(i: usize, spec: &Spec, ins: &[Shape]) -> Result<Node, SpecError> {
                 p.strides(),
                 [1, 1],
                 p.padding,
+                spec.input.shape,
             )?;
             win = Some(g);
             Shape::Image {
@@ -796,11 +901,19 @@ fn infer_node(i: usize, spec: &Spec, ins: &[Shape]) -> Result<Node, SpecError> {
             }
         }
     };
+    // The attribute that sets the size of the output and weights (only these
+    // ops can make a tensor larger than their input).
+    let size_field = match &l.op {
+        Op::Conv2D(_) | Op::SeparableConv2D(_) => "filters",
+        Op::DepthwiseConv2D(_) => "depth_multiplier",
+        Op::Dense(_) => "units",
+        _ => "op",
+    };
     if checked_len(&out.dims()).is_none() {
         return Err(SpecError::layer_field(
             i,
             name,
-            "op",
+            size_field,
             format!("output {out} exceeds {MAX_TENSOR_ELEMENTS} elements"),
         ));
     }
@@ -809,7 +922,7 @@ fn infer_node(i: usize, spec: &Spec, ins: &[Shape]) -> Result<Node, SpecError> {
             return Err(SpecError::layer_field(
                 i,
                 name,
-                "op",
+                size_field,
                 format!(
                     "weight {} of shape {:?} exceeds {MAX_TENSOR_ELEMENTS} elements",
                     wspec.var, wspec.shape
