@@ -34,7 +34,7 @@ pub(crate) fn has_signature(bytes: &[u8]) -> bool {
 pub(crate) fn open(shown: &str, bytes: Vec<u8>) -> Result<Hdf5File, KerasError> {
     let len = bytes.len() as u64;
     // One read never needs more than the largest tensor a spec accepts (f64 on disk).
-    let options = OpenOptions::default().with_max_read_bytes(MAX_TENSOR_ELEMENTS * 8);
+    let options = OpenOptions::default().with_max_read_bytes(MAX_TENSOR_ELEMENTS.saturating_mul(8));
     let file = Hdf5File::from_vec_with_options(bytes, options).map_err(|e| {
         KerasError::new(
             shown,
