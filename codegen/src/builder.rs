@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use xception_spec::{validate, Graph, WeightMap};
+use xception_spec::{Graph, WeightMap};
 
 use crate::emit::{Generated, WeightsLocation};
 use crate::error::CompileError;
@@ -41,7 +41,7 @@ pub enum WeightsSource {
 #[derive(Debug, Clone)]
 pub struct Builder {
     model: PathBuf,
-    weights: WeightsSource,
+    weights: Option<WeightsSource>,
     target: Target,
     passes: PassOptions,
     out_dir: Option<PathBuf>,
@@ -61,13 +61,14 @@ pub struct BuildOutput {
 }
 
 impl Builder {
-    /// A builder for the model at `model`: a JSON spec (or, with the Keras
-    /// frontend, a full-model Keras file). Defaults: synthetic seed-42 weights,
-    /// scalar target, all passes, output to `OUT_DIR`.
+    /// A builder for the model at `model`: a JSON spec or a full-model Keras
+    /// file (legacy `.h5`/`.hdf5` with a config, or `.keras`). Defaults: the
+    /// Keras file's own weights, or synthetic seed-42 weights for a spec;
+    /// scalar target; all passes; output to `OUT_DIR`.
     pub fn new(model: impl AsRef<Path>) -> Self {
         Builder {
             model: model.as_ref().to_path_buf(),
-            weights: WeightsSource::Synthetic { seed: 42 },
+            weights: None,
             target: Target::Scalar,
             passes: PassOptions::default(),
             out_dir: None,
@@ -78,7 +79,7 @@ impl Builder {
 
     /// Where the weights come from.
     pub fn weights(mut self, w: WeightsSource) -> Self {
-        self.weights = w;
+        self.weights = Some(w);
         self
     }
 
@@ -125,12 +126,16 @@ impl Builder {
 
     /// Loads the model and its weights: the validated graph and weight map.
     pub fn load(&self) -> Result<(Graph, WeightMap), CompileError> {
-        let shown = self.model.display().to_string();
-        let spec = xception_spec::from_file(&self.model)?;
-        let graph = validate(&spec).map_err(|e| CompileError::Spec(e.in_file(&shown)))?;
-        let weights = match &self.weights {
-            WeightsSource::Synthetic { seed } => xception_spec::detgen::weights(&graph, *seed),
-            WeightsSource::File(path) => crate::frontend::load_weights_file(path, &graph)?,
+        let (graph, own) = crate::frontend::load_model_file(&self.model)?;
+        let weights = match (&self.weights, own) {
+            (Some(WeightsSource::Synthetic { seed }), _) => {
+                xception_spec::detgen::weights(&graph, *seed)
+            }
+            (Some(WeightsSource::File(path)), _) => {
+                crate::frontend::load_weights_file(path, &graph)?
+            }
+            (None, Some(w)) => w,
+            (None, None) => xception_spec::detgen::weights(&graph, 42),
         };
         Ok((graph, weights))
     }
@@ -175,7 +180,7 @@ impl Builder {
         write_if_changed(&weights_path, &generated.weights)?;
         if self.cargo_directives {
             println!("cargo:rerun-if-changed={}", self.model.display());
-            if let WeightsSource::File(p) = &self.weights {
+            if let Some(WeightsSource::File(p)) = &self.weights {
                 println!("cargo:rerun-if-changed={}", p.display());
             }
         }

@@ -12,6 +12,7 @@ pub mod backends;
 pub mod builder;
 pub mod emit;
 pub mod error;
+pub mod exec;
 pub mod frontend;
 pub mod ir;
 pub mod package;

@@ -41,18 +41,6 @@ const RUNNER: &str = r#"//! Runs the model on a raw little-endian f32 input file
 
 use std::time::Instant;
 
-fn new_arena() -> Box<MODEL::Arena> {
-    let layout = std::alloc::Layout::new::<MODEL::Arena>();
-    // SAFETY: the layout is non-zero-sized; all-zero bytes are a valid Arena (f32 zeros).
-    unsafe {
-        let p = std::alloc::alloc_zeroed(layout).cast::<MODEL::Arena>();
-        if p.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        Box::from_raw(p)
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 4 {
@@ -72,8 +60,15 @@ fn main() {
         *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
     }
     let input: &[f32; MODEL::INPUT_LEN] = input.as_slice().try_into().expect("length checked");
+    if !MODEL::cpu_supported() {
+        eprintln!(
+            "this model was compiled for target `{}`, which this CPU does not support",
+            MODEL::TARGET
+        );
+        std::process::exit(3);
+    }
     let runs: usize = args[3].parse().unwrap_or(10).max(1);
-    let mut arena = new_arena();
+    let mut arena = MODEL::Arena::boxed();
     let mut output = [0f32; MODEL::OUTPUT_LEN];
     MODEL::infer(&mut arena, input, &mut output);
     let mut times = Vec::with_capacity(runs);
@@ -124,7 +119,7 @@ pub fn write_crate(dir: &Path, name: &str, generated: &Generated) -> Result<Stri
     let runtime_path = runtime.display().to_string();
     let cargo_toml = format!(
         "[package]\nname = \"{krate}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [dependencies]\nxcc-runtime = {{ path = {runtime_path:?} }}\n\n\
+         [dependencies]\nxcc-runtime = {{ path = {runtime_path:?}, features = [\"alloc\"] }}\n\n\
          [profile.release]\ncodegen-units = 16\n\n\
          [workspace]\n"
     );

@@ -236,7 +236,11 @@ mod tests {
     fn npy_round_trip() {
         let data = [1.0f32, -2.5, 3.25, 0.0, 7.0, 8.0];
         let bytes = to_npy(&[1, 2, 3], &data);
-        assert_eq!(bytes.len() % 64, 24 % 64);
+        assert_eq!(
+            bytes.len() % 64,
+            24,
+            "header padded to 64 bytes, then 6 floats"
+        );
         let (shape, back) = parse_npy(Path::new("t.npy"), &bytes).unwrap();
         assert_eq!(shape, vec![1, 2, 3]);
         assert_eq!(back, data);

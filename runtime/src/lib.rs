@@ -46,6 +46,31 @@ impl<const N: usize> Arena<N> {
     }
 }
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+#[cfg(feature = "alloc")]
+impl<const N: usize> Arena<N> {
+    /// A zeroed arena on the heap, built in place (an arena of tens of MiB
+    /// would overflow the stack if built by value first). Feature `alloc`.
+    pub fn boxed() -> alloc::boxed::Box<Self> {
+        let layout = core::alloc::Layout::new::<Self>();
+        if layout.size() == 0 {
+            return alloc::boxed::Box::new(Self::new());
+        }
+        // SAFETY: the layout has non-zero size; all-zero bytes are a valid
+        // `Arena` (an array of `f32` zeros); the pointer comes from the global
+        // allocator with this exact layout, as `Box::from_raw` requires.
+        unsafe {
+            let p = alloc::alloc::alloc_zeroed(layout).cast::<Self>();
+            if p.is_null() {
+                alloc::alloc::handle_alloc_error(layout);
+            }
+            alloc::boxed::Box::from_raw(p)
+        }
+    }
+}
+
 impl<const N: usize> Default for Arena<N> {
     fn default() -> Self {
         Self::new()
@@ -57,7 +82,12 @@ impl<const N: usize> Default for Arena<N> {
 /// The blob's length must be a multiple of 4; generated code only passes blobs
 /// it wrote itself, whose length is a multiple of 64.
 pub fn weights_f32<const B: usize>(blob: &'static Aligned64<[u8; B]>) -> &'static [f32] {
-    const { assert!(B % 4 == 0, "weight blob length must be a multiple of 4") };
+    const {
+        assert!(
+            B.is_multiple_of(4),
+            "weight blob length must be a multiple of 4"
+        )
+    };
     let bytes: &'static [u8; B] = &blob.0;
     // SAFETY: `Aligned64` guarantees 64-byte (hence 4-byte) alignment, the length
     // is a multiple of 4 (checked above), every bit pattern is a valid f32, and the

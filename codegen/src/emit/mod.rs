@@ -68,7 +68,7 @@ fn kernel_module_tokens(m: &KernelModule) -> Result<TokenStream, CompileError> {
     };
     Ok(quote! {
         #cfg
-        #[allow(dead_code, clippy::all)]
+        #[allow(dead_code)]
         pub mod #name {
             #(#items)*
         }
@@ -210,6 +210,11 @@ pub fn emit(
     let step_names: Vec<Literal> = p.steps.iter().map(|s| Literal::string(&s.name)).collect();
     let step_macs: Vec<u64> = p.steps.iter().map(|s| s.kernel.macs()).collect();
     let step_index: Vec<usize> = (0..n_steps).collect();
+    let step_outputs: Vec<TokenStream> = p
+        .steps
+        .iter()
+        .map(|s| region_tuple(mp.region(s.output)))
+        .collect();
     let arena_floats = mp.arena_floats.max(ALIGN_FLOATS);
     let in_dims = p.tensors[p.input].shape.dims();
     let in_rank = in_dims.len();
@@ -238,6 +243,17 @@ pub fn emit(
         arena_floats * 4
     ));
     let target_name = backend.target().name();
+    let (cpu_check, cpu_assert) = match backend.cpu_supported() {
+        Some(check) => (
+            check,
+            quote!(assert!(
+                cpu_supported(),
+                "this model was compiled for target `{}`, which this CPU does not support",
+                TARGET
+            );),
+        ),
+        None => (quote!(true), quote!()),
+    };
     let mut kernel_mods = Vec::new();
     for m in backend.kernel_modules() {
         kernel_mods.push(kernel_module_tokens(&m)?);
@@ -269,6 +285,16 @@ pub fn emit(
         /// Multiply-accumulates per step.
         pub const STEP_MACS: [u64; STEPS] = [#(#step_macs),*];
 
+        /// Where each step's output lives in the arena, `(offset, len)` in floats
+        /// (valid right after the step; later steps may reuse the memory).
+        pub const STEP_OUTPUTS: [(usize, usize); STEPS] = [#(#step_outputs),*];
+
+        /// The output of step `i` as it is in the arena now (see [`STEP_OUTPUTS`]).
+        pub fn step_output(arena: &Arena, i: usize) -> &[f32] {
+            let (offset, len) = STEP_OUTPUTS[i];
+            &arena.0[offset..offset + len]
+        }
+
         static WEIGHT_BLOB: xcc_runtime::Aligned64<[u8; #blob_len]> = xcc_runtime::Aligned64(*#include);
 
         fn weights() -> &'static [f32] {
@@ -276,6 +302,7 @@ pub fn emit(
         }
 
         /// Runs the whole model: `input` (NHWC, f32) to `output`. Allocates nothing.
+        /// Panics when `!cpu_supported()`.
         pub fn infer(arena: &mut Arena, input: &[f32; INPUT_LEN], output: &mut [f32; OUTPUT_LEN]) {
             for i in 0..STEPS {
                 run_step(i, arena, input);
@@ -283,9 +310,18 @@ pub fn emit(
             read_output(arena, output);
         }
 
+        /// Whether this CPU runs the instruction set the model was compiled for
+        /// (`TARGET`). `infer` and `run_step` panic when it does not. Compiled with
+        /// the target's features enabled (`-C target-cpu=...`, `-C target-feature=...`),
+        /// this is a constant and the check folds away.
+        pub fn cpu_supported() -> bool {
+            #cpu_check
+        }
+
         /// Runs step `i` alone (for per-step profiling); steps must run in order.
-        /// Out-of-range indices do nothing.
+        /// Out-of-range indices do nothing. Panics when `!cpu_supported()`.
         pub fn run_step(i: usize, arena: &mut Arena, input: &[f32; INPUT_LEN]) {
+            #cpu_assert
             let a = arena.as_mut_slice();
             match i {
                 #(#step_index => #step_idents(a, input),)*

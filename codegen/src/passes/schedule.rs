@@ -22,15 +22,10 @@ pub fn run(p: &mut Program) {
     let mut order = Vec::with_capacity(n);
     for _ in 0..n {
         let mut best: Option<(i64, usize)> = None;
-        for i in 0..n {
-            if done[i]
-                || !p.steps[i]
-                    .reads()
-                    .all(|t| computed[t] || producer[t].is_none())
-            {
+        for (i, s) in p.steps.iter().enumerate() {
+            if done[i] || !s.reads().all(|t| computed[t] || producer[t].is_none()) {
                 continue;
             }
-            let s = &p.steps[i];
             let mut reads: Vec<usize> = s.reads().collect();
             reads.sort_unstable();
             reads.dedup();

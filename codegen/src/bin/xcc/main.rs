@@ -1,16 +1,22 @@
 //! `xcc`: compile, run and inspect CNN models (Xception first).
 //!
 //! ```text
-//! xcc compile SPEC --out DIR [--seed N | --weights FILE] [--target T]
-//! xcc run SPEC --input FILE.npy|.png|.jpg [--seed N | --weights FILE] [--output out.npy] [--top K]
-//! xcc inspect SPEC [--target T]
+//! xcc compile MODEL --out DIR [--seed N | --weights FILE] [--target T]
+//! xcc run MODEL --input FILE.npy|.png|.jpg [--seed N | --weights FILE] [--output out.npy] [--top K]
+//! xcc inspect MODEL [--target T]
+//! xcc import KERAS_FILE --out spec.json [--weights weights.safetensors]
 //! ```
+//!
+//! MODEL is a JSON spec or a full-model Keras file (`.h5`/`.hdf5` with a
+//! config, `.keras`); weights default to the Keras file's own, or to the
+//! synthetic generator with seed 42 for a spec.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 use xcc_codegen::emit::WeightsLocation;
+use xcc_codegen::frontend::keras;
 use xcc_codegen::tensor_io::{self, Preprocess};
 use xcc_codegen::{package, Builder, CompileError, CompileOptions, Target, WeightsSource};
 
@@ -29,7 +35,7 @@ struct Cli {
 enum Cmd {
     /// Compile a model into a ready Cargo crate.
     Compile {
-        /// The model: a JSON spec.
+        /// The model: a JSON spec or a Keras model file.
         spec: PathBuf,
         /// Output directory for the crate.
         #[arg(long)]
@@ -42,7 +48,7 @@ enum Cmd {
     },
     /// Compile (cached), build with cargo, run on one input, print the top classes.
     Run {
-        /// The model: a JSON spec.
+        /// The model: a JSON spec or a Keras model file.
         spec: PathBuf,
         /// Input: .npy (already preprocessed, float32) or .png/.jpg.
         #[arg(long)]
@@ -67,17 +73,28 @@ enum Cmd {
     },
     /// Print the per-layer table, the totals, the fused steps and the memory plan.
     Inspect {
-        /// The model: a JSON spec.
+        /// The model: a JSON spec or a Keras model file.
         spec: PathBuf,
-        /// Target whose memory plan is shown.
-        #[arg(long, default_value = "scalar")]
-        target: String,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Convert a Keras model file into a JSON spec and a safetensors weights file.
+    Import {
+        /// A full-model Keras file (`.h5`/`.hdf5` with a config, or `.keras`).
+        model: PathBuf,
+        /// Where to write the spec.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to write the weights (safetensors, tensors named `<layer>/<variable>`).
+        #[arg(long)]
+        weights: Option<PathBuf>,
     },
 }
 
 #[derive(Args, Clone)]
 struct ModelArgs {
-    /// Synthetic weights from the deterministic generator with this seed (default 42).
+    /// Synthetic weights from the deterministic generator with this seed
+    /// (the default for a spec without --weights: 42).
     #[arg(long, conflicts_with = "weights")]
     seed: Option<u64>,
     /// Weights file.
@@ -89,12 +106,19 @@ struct ModelArgs {
 }
 
 impl ModelArgs {
-    fn source(&self) -> WeightsSource {
-        match &self.weights {
-            Some(p) => WeightsSource::File(p.clone()),
-            None => WeightsSource::Synthetic {
-                seed: self.seed.unwrap_or(42),
-            },
+    fn source(&self) -> Option<WeightsSource> {
+        match (&self.weights, self.seed) {
+            (Some(p), _) => Some(WeightsSource::File(p.clone())),
+            (None, Some(seed)) => Some(WeightsSource::Synthetic { seed }),
+            (None, None) => None,
+        }
+    }
+
+    fn builder(&self, model: &Path, target: Target) -> Builder {
+        let b = Builder::new(model).target(target);
+        match self.source() {
+            Some(w) => b.weights(w),
+            None => b,
         }
     }
 }
@@ -130,8 +154,10 @@ fn run(cli: Cli) -> Result<(), String> {
             name,
         } => {
             let target = parse_target(&model.target)?;
-            let builder = Builder::new(&spec).weights(model.source()).target(target);
-            let (graph, weights) = builder.load().map_err(|e| e.to_string())?;
+            let (graph, weights) = model
+                .builder(&spec, target)
+                .load()
+                .map_err(|e| e.to_string())?;
             let opts = CompileOptions {
                 target,
                 weights_location: WeightsLocation::Relative("weights.bin".into()),
@@ -151,10 +177,31 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Cmd::Inspect { spec, target } => {
-            let target = parse_target(&target)?;
-            let builder = Builder::new(&spec).target(target);
-            let (graph, weights) = builder.load().map_err(|e| e.to_string())?;
+        Cmd::Import {
+            model,
+            out,
+            weights,
+        } => {
+            let (spec, w) = keras::load_model(&model).map_err(|e| e.to_string())?;
+            std::fs::write(&out, spec.to_json()).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!(
+                "wrote spec `{}` ({} layers) to {}",
+                spec.name,
+                spec.layers.len(),
+                out.display()
+            );
+            if let Some(path) = weights {
+                xcc_codegen::frontend::safetensors::write(&path, &w).map_err(|e| e.to_string())?;
+                println!("wrote {} weight tensors to {}", w.len(), path.display());
+            }
+            Ok(())
+        }
+        Cmd::Inspect { spec, model } => {
+            let target = parse_target(&model.target)?;
+            let (graph, weights) = model
+                .builder(&spec, target)
+                .load()
+                .map_err(|e| e.to_string())?;
             print!("{}", xception_spec::stats::render(&graph));
             let opts = CompileOptions {
                 target,
@@ -203,7 +250,7 @@ fn run(cli: Cli) -> Result<(), String> {
             run_model(
                 &spec,
                 &input,
-                &model.source(),
+                &model,
                 target,
                 pre,
                 output.as_deref(),
@@ -238,12 +285,17 @@ fn cache_root() -> PathBuf {
 
 /// Cache key: the spec text, the weights source (seed, or the file's path, size
 /// and modification time), the target and the compiler version.
-fn cache_key(spec: &Path, weights: &WeightsSource, target: Target) -> Result<String, String> {
+fn cache_key(
+    spec: &Path,
+    weights: Option<&WeightsSource>,
+    target: Target,
+) -> Result<String, String> {
     let text = std::fs::read(spec).map_err(|e| format!("{}: {e}", spec.display()))?;
     let mut key = format!("xcc {} {}\n", env!("CARGO_PKG_VERSION"), target.name());
     match weights {
-        WeightsSource::Synthetic { seed } => key.push_str(&format!("seed {seed}\n")),
-        WeightsSource::File(p) => {
+        None => key.push_str("own weights\n"),
+        Some(WeightsSource::Synthetic { seed }) => key.push_str(&format!("seed {seed}\n")),
+        Some(WeightsSource::File(p)) => {
             let m = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
             let mtime = m
                 .modified()
@@ -264,7 +316,7 @@ fn cache_key(spec: &Path, weights: &WeightsSource, target: Target) -> Result<Str
 fn run_model(
     spec: &Path,
     input: &Path,
-    weights: &WeightsSource,
+    model: &ModelArgs,
     target: Target,
     pre: Preprocess,
     output: Option<&Path>,
@@ -273,10 +325,12 @@ fn run_model(
     runs: usize,
 ) -> Result<(), String> {
     let root = cache_root();
-    let dir = root.join(cache_key(spec, weights, target)?);
+    let dir = root.join(cache_key(spec, model.source().as_ref(), target)?);
     let marker = dir.join("xcc-complete");
-    let builder = Builder::new(spec).weights(weights.clone()).target(target);
-    let (graph, loaded) = builder.load().map_err(|e: CompileError| e.to_string())?;
+    let (graph, loaded) = model
+        .builder(spec, target)
+        .load()
+        .map_err(|e: CompileError| e.to_string())?;
     let in_dims = graph.input_shape.dims();
     let x = tensor_io::read_input(input, &in_dims, pre).map_err(|e| e.to_string())?;
     let krate = package::crate_name(&graph.spec.name);

@@ -1,0 +1,155 @@
+//! Executes an optimised, planned program in process with the scalar kernel
+//! library, using exactly the arena layout the emitter would use. It lets
+//! tests check the passes and the memory plan against the reference
+//! interpreter on many graphs without compiling generated code.
+
+use crate::backends::kernels::scalar::{self as k, Epilogue, Residual, Window};
+use crate::ir::{Geom, Kernel, Program, Step};
+use crate::plan::{self, MemoryPlan};
+
+fn window(g: &Geom) -> Window {
+    Window {
+        h: g.h,
+        w: g.w,
+        c: g.c,
+        oh: g.oh,
+        ow: g.ow,
+        kh: g.kh,
+        kw: g.kw,
+        sh: g.sh,
+        sw: g.sw,
+        dh: g.dh,
+        dw: g.dw,
+        pt: g.pt,
+        pl: g.pl,
+    }
+}
+
+/// The memory plan the scalar backend uses for `p`.
+pub fn scalar_plan(p: &Program) -> MemoryPlan {
+    let scratch: Vec<usize> = p
+        .steps
+        .iter()
+        .map(crate::backends::scalar::scalar_scratch)
+        .collect();
+    plan::plan(p, &scratch)
+}
+
+/// Runs `p` on `input`; returns the output and, per step, a copy of its output.
+pub fn run(p: &Program, input: &[f32]) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let mp = scalar_plan(p);
+    let mut arena = vec![0f32; mp.arena_floats];
+    let mut outs = Vec::with_capacity(p.steps.len());
+    for (i, s) in p.steps.iter().enumerate() {
+        run_step(p, &mp, i, s, input, &mut arena);
+        let r = mp.region(s.output);
+        outs.push(arena[r.offset..r.offset + r.len].to_vec());
+    }
+    let r = mp.region(p.output);
+    (arena[r.offset..r.offset + r.len].to_vec(), outs)
+}
+
+fn run_step(p: &Program, mp: &MemoryPlan, i: usize, s: &Step, input: &[f32], arena: &mut [f32]) {
+    let out_r = mp.region(s.output);
+    let read = |arena: &[f32], t: usize| -> Vec<f32> {
+        if t == p.input {
+            input.to_vec()
+        } else {
+            let r = mp.region(t);
+            arena[r.offset..r.offset + r.len].to_vec()
+        }
+    };
+    let aliased = s
+        .inputs
+        .iter()
+        .position(|&t| t != p.input && mp.region(t) == out_r);
+    let xs: Vec<Vec<f32>> = s.inputs.iter().map(|&t| read(arena, t)).collect();
+    let (res, res_mode) = match s.epilogue.residual {
+        None => (Vec::new(), Residual::None),
+        Some(t) if t != p.input && mp.region(t) == out_r => (Vec::new(), Residual::InPlace),
+        Some(t) => (read(arena, t), Residual::Separate),
+    };
+    let ep = Epilogue {
+        relu_in: s.relu_in,
+        bias: s.epilogue.bias.is_some(),
+        residual: res_mode,
+        relu: s.epilogue.relu,
+    };
+    let bias: &[f32] = s.epilogue.bias.map_or(&[], |b| &p.consts[b].data);
+    let c = |id: usize| p.consts[id].data.as_slice();
+    let mut scratch = vec![0f32; mp.scratch[i].len];
+    let y = &mut arena[out_r.offset..out_r.offset + out_r.len];
+    let x = xs[0].as_slice();
+    match s.kernel {
+        Kernel::Conv { g, cout, weights } => {
+            k::conv2d(&window(&g), cout, &ep, x, c(weights), bias, &res, y)
+        }
+        Kernel::Depthwise { g, mult, weights } => {
+            k::depthwise(&window(&g), mult, &ep, x, c(weights), bias, &res, y)
+        }
+        Kernel::Separable {
+            g,
+            mult,
+            cout,
+            dw,
+            pw,
+        } => k::separable(
+            &window(&g),
+            mult,
+            cout,
+            &ep,
+            x,
+            c(dw),
+            c(pw),
+            bias,
+            &res,
+            &mut scratch,
+            y,
+        ),
+        Kernel::Dense { cin, cout, weights } => {
+            k::dense(cin, cout, &ep, x, c(weights), bias, &res, y)
+        }
+        Kernel::Affine {
+            c: ch,
+            scale,
+            shift,
+        } => {
+            if aliased.is_some() {
+                k::affine_in_place(ch, &ep, y, c(scale), c(shift));
+            } else {
+                k::affine(ch, &ep, x, c(scale), c(shift), &res, y);
+            }
+        }
+        Kernel::MaxPool { g } => k::max_pool(&window(&g), &ep, x, &res, y),
+        Kernel::AvgPool { g } => k::avg_pool(&window(&g), &ep, x, &res, y),
+        Kernel::GlobalPool { hw, c: ch, is_max } => k::global_pool(hw, ch, is_max, s.relu_in, x, y),
+        Kernel::Add => {
+            let relu = s.epilogue.relu;
+            match aliased {
+                Some(a) => {
+                    let others: Vec<&Vec<f32>> = xs
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != a)
+                        .map(|(_, v)| v)
+                        .collect();
+                    for (n, o) in others.iter().enumerate() {
+                        k::add_in_place(relu && n + 1 == others.len(), y, o);
+                    }
+                }
+                None => {
+                    k::add(relu && xs.len() == 2, x, &xs[1], y);
+                    for (n, o) in xs[2..].iter().enumerate() {
+                        k::add_in_place(relu && n + 3 == xs.len(), y, o);
+                    }
+                }
+            }
+        }
+        Kernel::Relu => k::relu(x, y),
+        Kernel::Softmax { c: ch } => {
+            y.copy_from_slice(x);
+            k::softmax_in_place(ch, y);
+        }
+        Kernel::Identity => y.copy_from_slice(x),
+    }
+}

@@ -1,0 +1,41 @@
+//! Compiles the bundled models with the xcc Builder (the prost-build recipe).
+//!
+//! - `xception`: `xception-spec/specs/xception.json`, weights from the file named by
+//!   `XCC_XCEPTION_WEIGHTS` (safetensors or Keras) or else synthetic seed 42;
+//! - `tiny_xception`: `xception-spec/specs/tiny_xception.json`, synthetic seed 7.
+//!
+//! `XCC_TARGET` picks the instruction set (default `scalar`).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use xcc_codegen::{Builder, Target};
+
+fn main() -> ExitCode {
+    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs");
+    println!("cargo:rerun-if-env-changed=XCC_XCEPTION_WEIGHTS");
+    println!("cargo:rerun-if-env-changed=XCC_TARGET");
+    let target_name = std::env::var("XCC_TARGET").unwrap_or_else(|_| "scalar".into());
+    let Some(target) = Target::parse(&target_name) else {
+        eprintln!("error: XCC_TARGET={target_name:?} is not a known target");
+        return ExitCode::FAILURE;
+    };
+    let mut xception = Builder::new(specs.join("xception.json"))
+        .name("xception")
+        .target(target);
+    xception = match std::env::var_os("XCC_XCEPTION_WEIGHTS") {
+        Some(p) => xception.weights_file(p),
+        None => xception.seed(42),
+    };
+    let tiny = Builder::new(specs.join("tiny_xception.json"))
+        .name("tiny_xception")
+        .seed(7)
+        .target(target);
+    for b in [xception, tiny] {
+        if let Err(e) = b.generate() {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
