@@ -178,7 +178,17 @@ pub fn decode_image(
 /// preprocessed; shape `[h,w,c]` or `[1,h,w,c]`) or an image (channels
 /// converted as PIL does: gray = (299 R + 587 G + 114 B) / 1000, rounded; or
 /// gray replicated to RGB), then `pre` per pixel.
+///
+/// `detgen:SEED` instead of a file gives the deterministic generator's input
+/// (tensor `input`, uniform [-1, 1)), the input of the fixtures' Keras goldens.
 pub fn read_input(path: &Path, want: &[usize], pre: Preprocess) -> Result<Vec<f32>, TensorIoError> {
+    if let Some(seed) = path.to_str().and_then(|s| s.strip_prefix("detgen:")) {
+        let seed: u64 = seed
+            .parse()
+            .map_err(|_| err(path, "expected detgen:SEED with an unsigned integer seed"))?;
+        let n = want.iter().product();
+        return Ok(xception_spec::detgen::generate("input", n, 0.0, 1.0, seed));
+    }
     let bytes = std::fs::read(path).map_err(|e| err(path, e))?;
     let n: usize = want.iter().product();
     let is_npy = path

@@ -55,3 +55,117 @@ fn fer_model_steps_match_interpreter() {
     let x = xception_spec::detgen::input(&graph, 42);
     check(&graph, &weights, &x, 1e-5);
 }
+
+fn spec_check(json: &str, seed: u64) {
+    let spec = xception_spec::from_json_str(json).unwrap();
+    let graph = xception_spec::validate(&spec).unwrap();
+    let weights = xception_spec::detgen::weights(&graph, seed);
+    let x = xception_spec::detgen::input(&graph, seed);
+    check(&graph, &weights, &x, 2e-5);
+}
+
+#[test]
+fn tiny_xception_steps_match_interpreter() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs/tiny_xception.json"),
+    )
+    .unwrap();
+    spec_check(&text, 7);
+}
+
+/// Every op and fusion case on awkward shapes: odd sizes, stride 2 'same'
+/// (extra pad bottom/right), depth multiplier 2, dilation, avg-pool edges,
+/// a BN that cannot fold (after an Add), a ReLU feeding both a conv and an Add,
+/// a three-input Add, global max pooling, Dense with ReLU, softmax on a conv.
+#[test]
+fn every_op_and_fusion_matches_interpreter() {
+    let l = |name: &str, op: &str, inputs: &[&str]| {
+        let ins: Vec<String> = inputs.iter().map(|i| format!("\"{i}\"")).collect();
+        format!(
+            "{{\"name\": \"{name}\", \"op\": {op}, \"inputs\": [{}]}}",
+            ins.join(", ")
+        )
+    };
+    let layers = [
+        l(
+            "c1",
+            r#"{"type": "Conv2D", "filters": 5, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same"}"#,
+            &["in"],
+        ),
+        l("b1", r#"{"type": "BatchNormalization"}"#, &["c1"]),
+        l("r1", r#"{"type": "ReLU"}"#, &["b1"]),
+        l(
+            "d1",
+            r#"{"type": "DepthwiseConv2D", "kernel_size": [3, 3], "padding": "same", "depth_multiplier": 2}"#,
+            &["r1"],
+        ),
+        l(
+            "s1",
+            r#"{"type": "SeparableConv2D", "filters": 10, "kernel_size": [3, 3], "padding": "same", "dilation_rate": [2, 2]}"#,
+            &["d1"],
+        ),
+        l("a1", r#"{"type": "Add"}"#, &["d1", "s1"]),
+        l(
+            "b2",
+            r#"{"type": "BatchNormalization", "center": false}"#,
+            &["a1"],
+        ),
+        l(
+            "r2",
+            r#"{"type": "Activation", "activation": "relu"}"#,
+            &["b2"],
+        ),
+        l(
+            "c2",
+            r#"{"type": "Conv2D", "filters": 10, "kernel_size": [1, 1], "use_bias": false}"#,
+            &["r2"],
+        ),
+        l("a2", r#"{"type": "Add"}"#, &["r2", "c2", "b2"]),
+        l(
+            "p1",
+            r#"{"type": "AveragePooling2D", "pool_size": [3, 3], "strides": [2, 2], "padding": "same"}"#,
+            &["a2"],
+        ),
+        l(
+            "p2",
+            r#"{"type": "MaxPooling2D", "pool_size": [2, 2], "padding": "valid"}"#,
+            &["a2"],
+        ),
+        l(
+            "s2",
+            r#"{"type": "SeparableConv2D", "filters": 10, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same", "use_bias": false}"#,
+            &["a2"],
+        ),
+        l("a3", r#"{"type": "Add"}"#, &["p1", "s2"]),
+        l(
+            "c3",
+            r#"{"type": "Conv2D", "filters": 4, "kernel_size": [2, 2], "activation": "softmax"}"#,
+            &["p2"],
+        ),
+        l("g1", r#"{"type": "GlobalMaxPooling2D"}"#, &["a3"]),
+        l("g2", r#"{"type": "GlobalAveragePooling2D"}"#, &["c3"]),
+        l(
+            "f1",
+            r#"{"type": "Dense", "units": 6, "activation": "relu"}"#,
+            &["g1"],
+        ),
+        l(
+            "f2",
+            r#"{"type": "Dense", "units": 6, "use_bias": false}"#,
+            &["g2"],
+        ),
+        l("a4", r#"{"type": "Add"}"#, &["f1", "f2"]),
+        l(
+            "out",
+            r#"{"type": "Activation", "activation": "softmax"}"#,
+            &["a4"],
+        ),
+    ];
+    for (h, w) in [(13, 11), (9, 16), (8, 8)] {
+        let json = format!(
+            "{{\"name\": \"every_op\", \"input\": {{\"name\": \"in\", \"shape\": [{h}, {w}, 3]}}, \"layers\": [{}], \"output\": \"out\"}}",
+            layers.join(", ")
+        );
+        spec_check(&json, 3);
+    }
+}

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use xception_spec::graph::{Graph, Window2D};
-use xception_spec::spec::{Activation, Op};
+use xception_spec::spec::{Activation, Conv2D, Dense, DepthwiseConv2D, Op, SeparableConv2D};
 use xception_spec::{Shape, WeightMap};
 
 use crate::error::CompileError;
@@ -139,7 +139,28 @@ pub fn lower(graph: &Graph, weights: &WeightMap) -> Result<Program, CompileError
         let in_shape = node.input_shapes[0];
         let mut ep = Epilogue::default();
         // The step's own output tensor; an activation may add a step after it.
-        let pre = l.tensor(name, node.output_shape);
+        let softmax_after = matches!(
+            &layer.op,
+            Op::Conv2D(Conv2D {
+                activation: Activation::Softmax,
+                ..
+            }) | Op::DepthwiseConv2D(DepthwiseConv2D {
+                activation: Activation::Softmax,
+                ..
+            }) | Op::SeparableConv2D(SeparableConv2D {
+                activation: Activation::Softmax,
+                ..
+            }) | Op::Dense(Dense {
+                activation: Activation::Softmax,
+                ..
+            })
+        );
+        let pre_name = if softmax_after {
+            format!("{name} (before softmax)")
+        } else {
+            name.to_string()
+        };
+        let pre = l.tensor(&pre_name, node.output_shape);
         let (kernel, act) = match &layer.op {
             Op::Conv2D(c) => {
                 let weights = l.constant(name, "kernel")?;

@@ -50,7 +50,8 @@ enum Cmd {
     Run {
         /// The model: a JSON spec or a Keras model file.
         spec: PathBuf,
-        /// Input: .npy (already preprocessed, float32) or .png/.jpg.
+        /// Input: .npy (already preprocessed, float32), .png/.jpg, or `detgen:SEED`
+        /// (the deterministic generator's input, as in the Keras goldens).
         #[arg(long)]
         input: PathBuf,
         #[command(flatten)]
@@ -306,8 +307,10 @@ fn cache_key(
             key.push_str(&format!("file {} {} {mtime}\n", abs.display(), m.len()));
         }
     }
-    let h1 = xception_spec::detgen::fnv1a64(&key)
-        ^ xception_spec::detgen::fnv1a64(&String::from_utf8_lossy(&text));
+    let content = text.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+    });
+    let h1 = xception_spec::detgen::fnv1a64(&key) ^ content;
     let h2 = xception_spec::detgen::splitmix64(h1 ^ text.len() as u64);
     Ok(format!("{h1:016x}{h2:016x}"))
 }
