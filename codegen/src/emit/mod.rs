@@ -235,6 +235,17 @@ pub fn emit(
             quote!(include_bytes!(#f))
         }
     };
+    let weights_items = if step_consts.iter().any(|c| !c.is_empty()) {
+        quote! {
+            static WEIGHT_BLOB: xcc_runtime::Aligned64<[u8; #blob_len]> = xcc_runtime::Aligned64(*#include);
+
+            fn weights() -> &'static [f32] {
+                xcc_runtime::weights_f32(&WEIGHT_BLOB)
+            }
+        }
+    } else {
+        quote!()
+    };
     let model_doc = Literal::string(&format!(
         "Model `{}` compiled by xcc for target `{}`: {} steps, arena {} bytes.",
         p.name,
@@ -295,11 +306,7 @@ pub fn emit(
             &arena.0[offset..offset + len]
         }
 
-        static WEIGHT_BLOB: xcc_runtime::Aligned64<[u8; #blob_len]> = xcc_runtime::Aligned64(*#include);
-
-        fn weights() -> &'static [f32] {
-            xcc_runtime::weights_f32(&WEIGHT_BLOB)
-        }
+        #weights_items
 
         /// Runs the whole model: `input` (NHWC, f32) to `output`. Allocates nothing.
         /// Panics when `!cpu_supported()`.
