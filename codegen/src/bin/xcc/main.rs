@@ -5,6 +5,7 @@
 //! xcc run MODEL --input FILE.npy|.png|.jpg [--seed N | --weights FILE] [--output out.npy] [--top K]
 //! xcc inspect MODEL [--target T]
 //! xcc import KERAS_FILE --out spec.json [--weights weights.safetensors]
+//! xcc spec [--height H --width W --classes N --no-top --pooling avg|max] --out spec.json
 //! ```
 //!
 //! MODEL is a JSON spec or a full-model Keras file (`.h5`/`.hdf5` with a
@@ -78,6 +79,30 @@ enum Cmd {
         spec: PathBuf,
         #[command(flatten)]
         model: ModelArgs,
+    },
+    /// Write the spec of `keras.applications.Xception` with the given options.
+    Spec {
+        /// Input height (at least 71).
+        #[arg(long, default_value_t = 299)]
+        height: usize,
+        /// Input width (at least 71).
+        #[arg(long, default_value_t = 299)]
+        width: usize,
+        /// Number of classes.
+        #[arg(long, default_value_t = 1000)]
+        classes: usize,
+        /// Leave out the classifier (`include_top=False`).
+        #[arg(long)]
+        no_top: bool,
+        /// Global pooling without the top: none, avg or max.
+        #[arg(long, default_value = "none")]
+        pooling: String,
+        /// Classifier activation: softmax or linear (logits).
+        #[arg(long, default_value = "softmax")]
+        classifier_activation: String,
+        /// Where to write the spec.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Convert a Keras model file into a JSON spec and a safetensors weights file.
     Import {
@@ -175,6 +200,49 @@ fn run(cli: Cli) -> Result<(), String> {
                 generated.plan.arena_bytes(),
                 generated.plan.arena_bytes() as f64 / 1048576.0,
                 generated.weights.len()
+            );
+            Ok(())
+        }
+        Cmd::Spec {
+            height,
+            width,
+            classes,
+            no_top,
+            pooling,
+            classifier_activation,
+            out,
+        } => {
+            use xception_spec::spec::Activation;
+            use xception_spec::zoo::{xception, Pooling, XceptionOptions};
+            let pooling = match pooling.as_str() {
+                "none" => Pooling::None,
+                "avg" => Pooling::Avg,
+                "max" => Pooling::Max,
+                p => return Err(format!("unknown --pooling '{p}' (none, avg, max)")),
+            };
+            let classifier_activation = match classifier_activation.as_str() {
+                "softmax" => Activation::Softmax,
+                "linear" => Activation::Linear,
+                a => {
+                    return Err(format!(
+                        "unknown --classifier-activation '{a}' (softmax, linear)"
+                    ))
+                }
+            };
+            let spec = xception(&XceptionOptions {
+                height,
+                width,
+                classes,
+                include_top: !no_top,
+                pooling,
+                classifier_activation,
+            })
+            .map_err(|e| e.to_string())?;
+            std::fs::write(&out, spec.to_json()).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!(
+                "wrote Xception spec ({} layers, input {height}x{width}x3) to {}",
+                spec.layers.len(),
+                out.display()
             );
             Ok(())
         }

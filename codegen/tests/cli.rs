@@ -1,0 +1,157 @@
+//! The `xcc` binary end to end: exit codes, messages, and the files it writes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn xcc(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xcc"))
+        .args(args)
+        .env("XCC_CACHE_DIR", cache)
+        .output()
+        .expect("run xcc")
+}
+
+fn repo(rel: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+#[test]
+fn spec_inspect_and_errors() {
+    let d = tmp("cli_spec");
+    let out = d.join("x.json");
+    let o = xcc(&["spec", "--out", out.to_str().unwrap()], &d);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(repo("xception-spec/specs/xception.json")).unwrap(),
+        "`xcc spec` with defaults writes the committed Xception spec"
+    );
+    let o = xcc(&["inspect", out.to_str().unwrap()], &d);
+    let (stdout, _) = text(&o);
+    assert!(o.status.success());
+    assert!(stdout.contains("22,910,480"), "total params in:\n{stdout}");
+    assert!(stdout.contains("8,357,403,496"), "total MACs in:\n{stdout}");
+    assert!(
+        stdout.contains("arena 25006592 bytes"),
+        "memory plan in:\n{stdout}"
+    );
+
+    let o = xcc(
+        &[
+            "spec",
+            "--height",
+            "70",
+            "--out",
+            d.join("y.json").to_str().unwrap(),
+        ],
+        &d,
+    );
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr.contains("input.shape[0]") && stderr.contains("71"),
+        "{stderr}"
+    );
+
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, r#"{"name": "m", "input": {"name": "i", "shape": [8, 8, 3]}, "layers": [{"name": "c", "op": {"type": "Conv2D", "filters": 4, "kernel_size": [3, 3], "strides": [0, 1]}, "inputs": ["i"]}], "output": "c"}"#).unwrap();
+    let o = xcc(&["inspect", bad.to_str().unwrap()], &d);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    for part in ["bad.json", "layer 'c'", "strides"] {
+        assert!(stderr.contains(part), "{part} missing from: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"));
+
+    let o = xcc(
+        &[
+            "run",
+            out.to_str().unwrap(),
+            "--input",
+            "detgen:1",
+            "--target",
+            "sparc",
+        ],
+        &d,
+    );
+    assert!(text(&o).1.contains("unknown target 'sparc'"));
+}
+
+#[test]
+fn import_then_compile_and_run_fer() {
+    let d = tmp("cli_fer");
+    let spec = d.join("fer.json");
+    let st = d.join("fer.safetensors");
+    let o = xcc(
+        &[
+            "import",
+            &repo("xception-spec/fixtures/emotion_model.hdf5"),
+            "--out",
+            spec.to_str().unwrap(),
+            "--weights",
+            st.to_str().unwrap(),
+        ],
+        &d,
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let npy = d.join("probs.npy");
+    let o = xcc(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--weights",
+            st.to_str().unwrap(),
+            "--input",
+            &repo("xception-spec/fixtures/astronaut_face_64.png"),
+            "--preprocess",
+            "fer",
+            "--labels",
+            "fer",
+            "--top",
+            "7",
+            "--runs",
+            "2",
+            "--output",
+            npy.to_str().unwrap(),
+        ],
+        &d,
+    );
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("happy        0.9968"), "{stdout}");
+    assert!(stdout.contains("arena: 522240 bytes"), "{stdout}");
+    let (shape, probs) =
+        xcc_codegen::tensor_io::parse_npy(&npy, &std::fs::read(&npy).unwrap()).unwrap();
+    assert_eq!(shape, vec![7]);
+    // Keras's probabilities (fixtures/fer_keras_reference.json, the PNG input).
+    let keras = [
+        0.0002832244208548218f32,
+        1.8293301309313392e-06,
+        8.715123840374872e-05,
+        0.9967537522315979,
+        1.866400816652458e-05,
+        0.0005205343477427959,
+        0.0023348028771579266,
+    ];
+    for (a, b) in probs.iter().zip(keras) {
+        assert!((a - b).abs() <= 1e-6, "{probs:?}");
+    }
+}
