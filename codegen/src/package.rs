@@ -38,6 +38,8 @@ pub fn crate_name(raw: &str) -> String {
 
 const RUNNER: &str = r#"//! Runs the model on a raw little-endian f32 input file and writes the raw
 //! f32 output; prints one JSON line with the arena size and latencies.
+//! With RUNS given as `profile:N`, it instead times every step N times and
+//! prints one line per step: `step<TAB>index<TAB>median microseconds`.
 
 use std::time::Instant;
 
@@ -67,8 +69,26 @@ fn main() {
         );
         std::process::exit(3);
     }
-    let runs: usize = args[3].parse().unwrap_or(10).max(1);
     let mut arena = MODEL::Arena::boxed();
+    if let Some(n) = args[3].strip_prefix("profile:") {
+        let runs: usize = n.parse().unwrap_or(10).max(1);
+        let mut times = vec![Vec::with_capacity(runs); MODEL::STEPS];
+        for r in 0..=runs {
+            for (i, t) in times.iter_mut().enumerate() {
+                let start = Instant::now();
+                MODEL::run_step(i, &mut arena, input);
+                if r > 0 {
+                    t.push(start.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        }
+        for (i, t) in times.iter_mut().enumerate() {
+            t.sort_by(f64::total_cmp);
+            println!("step\t{i}\t{:.3}", t[runs / 2]);
+        }
+        return;
+    }
+    let runs: usize = args[3].parse().unwrap_or(10).max(1);
     let mut output = [0f32; MODEL::OUTPUT_LEN];
     MODEL::infer(&mut arena, input, &mut output);
     let mut times = Vec::with_capacity(runs);

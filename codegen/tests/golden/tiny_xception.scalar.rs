@@ -67,6 +67,7 @@ fn weights() -> &'static [f32] {
     xcc_runtime::weights_f32(&WEIGHT_BLOB)
 }
 /// Runs the whole model: `input` (NHWC, f32) to `output`. Allocates nothing.
+/// Panics when `!cpu_supported()`.
 pub fn infer(
     arena: &mut Arena,
     input: &[f32; INPUT_LEN],
@@ -77,8 +78,15 @@ pub fn infer(
     }
     read_output(arena, output);
 }
+/// Whether this CPU runs the instruction set the model was compiled for
+/// (`TARGET`). `infer` and `run_step` panic when it does not. Compiled with
+/// the target's features enabled (`-C target-cpu=...`, `-C target-feature=...`),
+/// this is a constant and the check folds away.
+pub fn cpu_supported() -> bool {
+    true
+}
 /// Runs step `i` alone (for per-step profiling); steps must run in order.
-/// Out-of-range indices do nothing.
+/// Out-of-range indices do nothing. Panics when `!cpu_supported()`.
 pub fn run_step(i: usize, arena: &mut Arena, input: &[f32; INPUT_LEN]) {
     let a = arena.as_mut_slice();
     match i {
@@ -504,7 +512,7 @@ fn step_11_t_predictions_softmax(arena: &mut [f32], _input: &[f32]) {
 }
 /// Kernel libraries, copied from the xcc backends.
 mod kernels {
-    #[allow(dead_code, clippy::all)]
+    #[allow(dead_code)]
     pub mod scalar {
         /// Geometry of a 2-D window op: input, output, kernel, strides, dilation, padding.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -913,11 +921,15 @@ mod kernels {
             is_max: bool,
         ) {
             let c = g.c;
+            let mut acc = [0.0f32; 64];
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     let o = (oy * g.ow + ox) * c;
-                    for k in 0..c {
-                        let mut acc = if is_max { f32::NEG_INFINITY } else { 0.0 };
+                    let mut k0 = 0;
+                    while k0 < c {
+                        let n = (c - k0).min(64);
+                        let a = &mut acc[..n];
+                        a.fill(if is_max { f32::NEG_INFINITY } else { 0.0 });
                         let mut count = 0usize;
                         for ky in 0..g.kh {
                             let Some(iy) = tap(oy, ky, g.sh, 1, g.pt, g.h) else {
@@ -927,20 +939,25 @@ mod kernels {
                                 let Some(ix) = tap(ox, kx, g.sw, 1, g.pl, g.w) else {
                                     continue;
                                 };
-                                let v = load(x[(iy * g.w + ix) * c + k], ep.relu_in);
-                                acc = if is_max { acc.max(v) } else { acc + v };
+                                let xp = &x[(iy * g.w + ix) * c + k0..][..n];
+                                for (av, &xv) in a.iter_mut().zip(xp) {
+                                    let v = load(xv, ep.relu_in);
+                                    *av = if is_max { av.max(v) } else { *av + v };
+                                }
                                 count += 1;
                             }
                         }
-                        if !is_max {
-                            acc /= count as f32;
+                        for (j, &av) in a.iter().enumerate() {
+                            let mut v = if is_max { av } else { av / count as f32 };
+                            v
+                                += match ep.residual {
+                                    Residual::None => 0.0,
+                                    Residual::Separate => res[o + k0 + j],
+                                    Residual::InPlace => y[o + k0 + j],
+                                };
+                            y[o + k0 + j] = if ep.relu { v.max(0.0) } else { v };
                         }
-                        let v = match ep.residual {
-                            Residual::None => acc,
-                            Residual::Separate => acc + res[o + k],
-                            Residual::InPlace => acc + y[o + k],
-                        };
-                        y[o + k] = if ep.relu { v.max(0.0) } else { v };
+                        k0 += n;
                     }
                 }
             }

@@ -403,11 +403,17 @@ pub fn avg_pool(g: &Window, ep: &Epilogue, x: &[f32], res: &[f32], y: &mut [f32]
 #[inline(always)]
 fn pool(g: &Window, ep: &Epilogue, x: &[f32], res: &[f32], y: &mut [f32], is_max: bool) {
     let c = g.c;
+    // Channels innermost, in blocks of 64 accumulated on the stack (the output
+    // may hold the residual in place, so it cannot be the accumulator).
+    let mut acc = [0.0f32; 64];
     for oy in 0..g.oh {
         for ox in 0..g.ow {
             let o = (oy * g.ow + ox) * c;
-            for k in 0..c {
-                let mut acc = if is_max { f32::NEG_INFINITY } else { 0.0 };
+            let mut k0 = 0;
+            while k0 < c {
+                let n = (c - k0).min(64);
+                let a = &mut acc[..n];
+                a.fill(if is_max { f32::NEG_INFINITY } else { 0.0 });
                 let mut count = 0usize;
                 for ky in 0..g.kh {
                     let Some(iy) = tap(oy, ky, g.sh, 1, g.pt, g.h) else {
@@ -417,20 +423,24 @@ fn pool(g: &Window, ep: &Epilogue, x: &[f32], res: &[f32], y: &mut [f32], is_max
                         let Some(ix) = tap(ox, kx, g.sw, 1, g.pl, g.w) else {
                             continue;
                         };
-                        let v = load(x[(iy * g.w + ix) * c + k], ep.relu_in);
-                        acc = if is_max { acc.max(v) } else { acc + v };
+                        let xp = &x[(iy * g.w + ix) * c + k0..][..n];
+                        for (av, &xv) in a.iter_mut().zip(xp) {
+                            let v = load(xv, ep.relu_in);
+                            *av = if is_max { av.max(v) } else { *av + v };
+                        }
                         count += 1;
                     }
                 }
-                if !is_max {
-                    acc /= count as f32;
+                for (j, &av) in a.iter().enumerate() {
+                    let mut v = if is_max { av } else { av / count as f32 };
+                    v += match ep.residual {
+                        Residual::None => 0.0,
+                        Residual::Separate => res[o + k0 + j],
+                        Residual::InPlace => y[o + k0 + j],
+                    };
+                    y[o + k0 + j] = if ep.relu { v.max(0.0) } else { v };
                 }
-                let v = match ep.residual {
-                    Residual::None => acc,
-                    Residual::Separate => acc + res[o + k],
-                    Residual::InPlace => acc + y[o + k],
-                };
-                y[o + k] = if ep.relu { v.max(0.0) } else { v };
+                k0 += n;
             }
         }
     }
