@@ -18,6 +18,7 @@ pub mod ir;
 pub mod package;
 pub mod passes;
 pub mod plan;
+#[cfg(feature = "cli")]
 pub mod tensor_io;
 
 pub use backends::Target;
