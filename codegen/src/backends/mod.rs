@@ -85,4 +85,11 @@ pub trait Backend {
     fn pack(&self, p: &Program, step: &Step) -> Vec<Vec<f32>>;
     /// The kernel call for the step.
     fn call(&self, p: &Program, step: &Step, args: &StepArgs) -> TokenStream;
+    /// An expression telling whether the running CPU supports the kernels'
+    /// instructions, when that can be false (`None`: any CPU of the target
+    /// architecture). The generated `cpu_supported()` returns it and
+    /// `run_step` asserts it.
+    fn cpu_supported(&self) -> Option<TokenStream> {
+        None
+    }
 }
