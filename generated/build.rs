@@ -2,7 +2,9 @@
 //!
 //! - `xception`: `xception-spec/specs/xception.json`, weights from the file named by
 //!   `XCC_XCEPTION_WEIGHTS` (safetensors or Keras) or else synthetic seed 42;
-//! - `tiny_xception`: `xception-spec/specs/tiny_xception.json`, synthetic seed 7.
+//! - `tiny_xception`: `xception-spec/specs/tiny_xception.json`, synthetic seed 7;
+//! - `fer`: the fer2013 mini-Xception with its real weights, straight from the
+//!   Keras file `xception-spec/fixtures/emotion_model.hdf5`.
 //!
 //! `XCC_TARGET` picks the instruction set (default `scalar`).
 
@@ -13,6 +15,7 @@ use xcc_codegen::{Builder, Target};
 
 fn main() -> ExitCode {
     let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/fixtures");
     println!("cargo:rerun-if-env-changed=XCC_XCEPTION_WEIGHTS");
     println!("cargo:rerun-if-env-changed=XCC_TARGET");
     let target_name = std::env::var("XCC_TARGET").unwrap_or_else(|_| "scalar".into());
@@ -31,7 +34,10 @@ fn main() -> ExitCode {
         .name("tiny_xception")
         .seed(7)
         .target(target);
-    for b in [xception, tiny] {
+    let fer = Builder::new(fixtures.join("emotion_model.hdf5"))
+        .name("fer")
+        .target(target);
+    for b in [xception, tiny, fer] {
         if let Err(e) = b.generate() {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;

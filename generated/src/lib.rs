@@ -22,3 +22,9 @@ pub mod xception {
 pub mod tiny_xception {
     include!(concat!(env!("OUT_DIR"), "/tiny_xception.rs"));
 }
+
+/// The fer2013 mini-Xception (64x64x1 gray face -> 7 emotions, softmax) with
+/// its real weights, compiled from the Keras file `emotion_model.hdf5`.
+pub mod fer {
+    include!(concat!(env!("OUT_DIR"), "/fer.rs"));
+}

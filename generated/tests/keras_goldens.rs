@@ -5,7 +5,7 @@
 mod fixtures;
 
 use fixtures::{f64s, fixture, max_abs_diff, top_k};
-use xception_generated::{tiny_xception, xception};
+use xception_generated::{fer, tiny_xception, xception};
 use xception_spec::detgen;
 
 #[test]
@@ -50,9 +50,36 @@ fn xception_seed42_matches_keras_logits_and_probs() {
         .collect();
     assert_eq!(ours, keras);
 
+    // The rest of the model from there: the same as `infer`, without running
+    // the whole network a second time.
+    for i in dense + 1..xception::STEPS {
+        xception::run_step(i, &mut arena, input);
+    }
     let mut probs = [0f32; xception::OUTPUT_LEN];
-    xception::infer(&mut arena, input, &mut probs);
+    xception::read_output(&arena, &mut probs);
     let dp = max_abs_diff(&probs, &f64s(&r["probs"]));
     println!("xception: max |prob - keras| = {dp:.3e}");
     assert!(dp <= 1e-6, "max prob diff {dp}");
+}
+
+#[test]
+fn fer_matches_keras_within_1e6() {
+    let r = fixture("fer_keras_reference.json");
+    let case = &r["inputs"][1];
+    assert_eq!(case["id"], "detgen_input_seed42");
+    let x = detgen::generate("input", fer::INPUT_LEN, 0.0, 1.0, 42);
+    let first8: Vec<f32> = f64s(&case["input_stats"]["first8"])
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    assert_eq!(first8, x[..8], "the reference's input");
+    let mut arena = fer::Arena::boxed();
+    let mut probs = [0f32; fer::OUTPUT_LEN];
+    fer::infer(&mut arena, x.as_slice().try_into().unwrap(), &mut probs);
+    let want = f64s(&case["probs"]);
+    let d = max_abs_diff(&probs, &want);
+    println!("fer: max |prob - keras| = {d:.3e}");
+    assert!(d <= 1e-6, "max diff {d}");
+    let top1 = case["top1"].as_u64().unwrap() as usize;
+    assert_eq!(top_k(&probs.map(f64::from), 1), [top1]);
 }
