@@ -141,16 +141,19 @@ fn import_then_compile_and_run_fer() {
     let (shape, probs) =
         xcc_codegen::tensor_io::parse_npy(&npy, &std::fs::read(&npy).unwrap()).unwrap();
     assert_eq!(shape, vec![7]);
-    // Keras's probabilities (fixtures/fer_keras_reference.json, the PNG input).
-    let keras = [
-        0.0002832244208548218f32,
-        1.8293301309313392e-06,
-        8.715123840374872e-05,
-        0.9967537522315979,
-        1.866400816652458e-05,
-        0.0005205343477427959,
-        0.0023348028771579266,
-    ];
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("xception-spec/fixtures/fer_keras_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let png = &reference["inputs"][0];
+    assert_eq!(png["file"], "astronaut_face_64.png");
+    let keras: Vec<f32> = png["probs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(keras.len(), 7);
     for (a, b) in probs.iter().zip(keras) {
         assert!((a - b).abs() <= 1e-6, "{probs:?}");
     }
