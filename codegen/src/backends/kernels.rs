@@ -4,3 +4,15 @@
 
 #[path = "scalar/kernels.rs"]
 pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+#[path = "x86/simd.rs"]
+pub mod x86;
+
+#[cfg(target_arch = "x86_64")]
+#[path = "x86/avx2.rs"]
+pub mod avx2;
+
+#[cfg(target_arch = "x86_64")]
+#[path = "x86/avx512.rs"]
+pub mod avx512;

@@ -8,6 +8,7 @@
 
 pub mod kernels;
 pub mod scalar;
+pub mod x86;
 
 use proc_macro2::TokenStream;
 
@@ -18,16 +19,26 @@ use crate::ir::{Program, Step};
 pub enum Target {
     /// Portable Rust, any target.
     Scalar,
+    /// x86-64 with AVX2 and FMA.
+    Avx2,
+    /// x86-64 with AVX-512 (F, VL, BW, DQ) and FMA.
+    Avx512,
+    /// The best of the above on the machine running the compiler, resolved
+    /// when the model is compiled (see [`Target::resolve`]).
+    Native,
 }
 
 impl Target {
     /// Every target, in the order of the CLI's `--target` choices.
-    pub const ALL: [Target; 1] = [Target::Scalar];
+    pub const ALL: [Target; 4] = [Target::Scalar, Target::Avx2, Target::Avx512, Target::Native];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Target::Scalar => "scalar",
+            Target::Avx2 => "avx2",
+            Target::Avx512 => "avx512",
+            Target::Native => "native",
         }
     }
 
@@ -36,12 +47,41 @@ impl Target {
         Target::ALL.into_iter().find(|t| t.name() == s)
     }
 
-    /// The backend implementing the target.
-    pub fn backend(self) -> Box<dyn Backend> {
+    /// The concrete target: [`Target::Native`] becomes the best instruction
+    /// set this machine runs; the others are themselves.
+    pub fn resolve(self) -> Target {
         match self {
-            Target::Scalar => Box::new(scalar::ScalarBackend),
+            Target::Native => native(),
+            t => t,
         }
     }
+
+    /// The backend implementing the (resolved) target.
+    pub fn backend(self) -> Box<dyn Backend> {
+        match self.resolve() {
+            Target::Avx2 => Box::new(x86::X86Backend::new(x86::Simd::Avx2)),
+            Target::Avx512 => Box::new(x86::X86Backend::new(x86::Simd::Avx512)),
+            _ => Box::new(scalar::ScalarBackend),
+        }
+    }
+}
+
+/// The best instruction set of the machine running the compiler.
+#[cfg(target_arch = "x86_64")]
+fn native() -> Target {
+    if kernels::avx512::supported() {
+        Target::Avx512
+    } else if kernels::avx2::supported() {
+        Target::Avx2
+    } else {
+        Target::Scalar
+    }
+}
+
+/// The best instruction set of the machine running the compiler.
+#[cfg(not(target_arch = "x86_64"))]
+fn native() -> Target {
+    Target::Scalar
 }
 
 /// A kernel library module copied into generated code.

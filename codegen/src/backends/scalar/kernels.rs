@@ -341,7 +341,7 @@ pub fn dense(
         let rows = x.len() / ci;
         for r in 0..rows {
             let out = &mut y[r * co..(r + 1) * co];
-            out.fill(0.0);
+            start(ep, out);
             for k in 0..ci {
                 let a = x[r * ci + k].max(0.0);
                 for (o, &wv) in out.iter_mut().zip(&w[k * co..(k + 1) * co]) {

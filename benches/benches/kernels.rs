@@ -1,0 +1,296 @@
+//! Micro-benchmarks of the x86 SIMD kernels on Xception's layer shapes, for
+//! choosing register tiles and blocking. Throughput is in FLOP/s (2 per
+//! multiply-accumulate): compare with the ISA's peak. Instruction sets the
+//! CPU lacks are skipped with a note.
+//!
+//! `cargo bench -p xcc-benches --bench kernels [-- FILTER]`
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::Duration;
+use xcc_benches::data;
+use xcc_codegen::backends::kernels::scalar::{Epilogue, Residual, Window};
+use xcc_codegen::backends::kernels::{avx2, avx512, x86};
+use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes};
+
+/// Bias and ReLU, as most Xception layers.
+const EP: Epilogue = Epilogue {
+    relu_in: false,
+    bias: true,
+    residual: Residual::None,
+    relu: true,
+};
+
+/// The middle flow's separable convolution: 19x19x728, 3x3 'same', 728 out.
+const MIDDLE: Window = Window {
+    h: 19,
+    w: 19,
+    c: 728,
+    oh: 19,
+    ow: 19,
+    kh: 3,
+    kw: 3,
+    sh: 1,
+    sw: 1,
+    dh: 1,
+    dw: 1,
+    pt: 1,
+    pl: 1,
+};
+
+/// block1_conv2: 149x149x32, 3x3 'valid', 64 out.
+const BLOCK1_CONV2: Window = Window {
+    h: 149,
+    w: 149,
+    c: 32,
+    oh: 147,
+    ow: 147,
+    kh: 3,
+    kw: 3,
+    sh: 1,
+    sw: 1,
+    dh: 1,
+    dw: 1,
+    pt: 0,
+    pl: 0,
+};
+
+/// A pointwise GEMM `[m, k] x [k, n]` (the dense kernel over `m` rows) with
+/// an `MR` x `NV` tile and `k` blocks of at most `kc`.
+macro_rules! gemm_fn {
+    ($name:ident, $isa:ty, $feat:literal, $mr:literal, $nv:literal) => {
+        #[target_feature(enable = $feat)]
+        unsafe fn $name(
+            k: usize,
+            n: usize,
+            kc: usize,
+            x: &[f32],
+            w: &[f32],
+            b: &[f32],
+            y: &mut [f32],
+        ) {
+            // SAFETY: the caller checked the CPU.
+            unsafe { x86::dense::<$isa, $mr, $nv>(k, n, kc, &EP, x, w, b, &[], y) }
+        }
+    };
+}
+
+gemm_fn!(
+    gemm512_14x2,
+    avx512::Avx512,
+    "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma",
+    14,
+    2
+);
+gemm_fn!(
+    gemm512_12x2,
+    avx512::Avx512,
+    "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma",
+    12,
+    2
+);
+gemm_fn!(
+    gemm512_8x3,
+    avx512::Avx512,
+    "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma",
+    8,
+    3
+);
+gemm_fn!(
+    gemm512_6x4,
+    avx512::Avx512,
+    "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma",
+    6,
+    4
+);
+gemm_fn!(gemm2_6x2, avx2::Avx2, "avx2,fma", 6, 2);
+gemm_fn!(gemm2_4x3, avx2::Avx2, "avx2,fma", 4, 3);
+gemm_fn!(gemm2_3x4, avx2::Avx2, "avx2,fma", 3, 4);
+
+type GemmFn = unsafe fn(usize, usize, usize, &[f32], &[f32], &[f32], &mut [f32]);
+
+/// `(name, is AVX-512, lanes, nv, kernel)`.
+type GemmCase = (&'static str, bool, usize, usize, GemmFn);
+
+const GEMMS: [GemmCase; 7] = [
+    ("avx512 14x2", true, 16, 2, gemm512_14x2),
+    ("avx512 12x2", true, 16, 2, gemm512_12x2),
+    ("avx512 8x3", true, 16, 3, gemm512_8x3),
+    ("avx512 6x4", true, 16, 4, gemm512_6x4),
+    ("avx2 6x2", false, 8, 2, gemm2_6x2),
+    ("avx2 4x3", false, 8, 3, gemm2_4x3),
+    ("avx2 3x4", false, 8, 4, gemm2_3x4),
+];
+
+fn supported(is512: bool, name: &str) -> bool {
+    let ok = if is512 {
+        avx512::supported()
+    } else {
+        avx2::supported()
+    };
+    if !ok {
+        eprintln!("note: skipping {name}: this CPU lacks the instruction set");
+    }
+    ok
+}
+
+fn criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+}
+
+/// Register tiles and `k` blocking on Xception's pointwise shapes
+/// (pixels, in, out): the middle flow, block 4 and block 14.
+fn pointwise(c: &mut Criterion) {
+    let shapes = [
+        ("middle 361x728x728", 361, 728, 728),
+        ("block4 1369x256x728", 1369, 256, 728),
+        ("block14 100x1536x2048", 100, 1536, 2048),
+    ];
+    let mut group = c.benchmark_group("pointwise");
+    for (shape, m, k, n) in shapes {
+        for (name, is512, lanes, nv, f) in GEMMS {
+            if !supported(is512, name) {
+                continue;
+            }
+            let kcs = [k, 32 * 1024 / (4 * nv * lanes)];
+            for kc in kcs {
+                let x = data(m * k, 1);
+                let w = pack_gemm(&data(k * n, 2), k, n, nv, lanes);
+                let b = pad_lanes(&data(n, 3), lanes);
+                let mut y = vec![0.0; m * n];
+                group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+                group.bench_function(format!("{shape} {name} kc {kc}"), |bench| {
+                    // SAFETY: the instruction set was checked above.
+                    bench.iter(|| unsafe { f(k, n, kc, black_box(&x), &w, &b, &mut y) })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+/// The fused separable convolution of the middle flow, by blocks of rows
+/// (the backend picks 9 rows for 512 KiB of depthwise output).
+fn separable(c: &mut Criterion) {
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+    unsafe fn sep512(
+        rows: usize,
+        x: &[f32],
+        w: (&[f32], &[f32], &[f32]),
+        s: &mut [f32],
+        y: &mut [f32],
+    ) {
+        let blocking = (rows, 256);
+        // SAFETY: the caller checked the CPU.
+        unsafe {
+            x86::separable::<avx512::Avx512, 14, 2, 3, 3>(
+                &MIDDLE,
+                728,
+                blocking,
+                &EP,
+                x,
+                w.0,
+                w.1,
+                w.2,
+                &[],
+                s,
+                y,
+            )
+        }
+    }
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn sep2(
+        rows: usize,
+        x: &[f32],
+        w: (&[f32], &[f32], &[f32]),
+        s: &mut [f32],
+        y: &mut [f32],
+    ) {
+        let blocking = (rows, 512);
+        // SAFETY: the caller checked the CPU.
+        unsafe {
+            x86::separable::<avx2::Avx2, 6, 2, 3, 3>(
+                &MIDDLE,
+                728,
+                blocking,
+                &EP,
+                x,
+                w.0,
+                w.1,
+                w.2,
+                &[],
+                s,
+                y,
+            )
+        }
+    }
+    type SepFn = unsafe fn(usize, &[f32], (&[f32], &[f32], &[f32]), &mut [f32], &mut [f32]);
+    let cases: [(&str, bool, usize, SepFn); 2] =
+        [("avx512", true, 16, sep512), ("avx2", false, 8, sep2)];
+    let mut group = c.benchmark_group("separable");
+    let (px, ch) = (19 * 19, 728);
+    for (name, is512, lanes, f) in cases {
+        if !supported(is512, name) {
+            continue;
+        }
+        let x = data(px * ch, 1);
+        let dw = pack_depthwise(&data(9 * ch, 2), 9, ch, lanes);
+        let pw = pack_gemm(&data(ch * ch, 3), ch, ch, 2, lanes);
+        let b = pad_lanes(&data(ch, 4), lanes);
+        let mut y = vec![0.0; px * ch];
+        group.throughput(Throughput::Elements((2 * px * ch * (ch + 9)) as u64));
+        for rows in [1, 9, 19] {
+            let mut s = vec![0.0; rows * 19 * ch];
+            group.bench_function(format!("middle {name} rows {rows}"), |bench| {
+                // SAFETY: the instruction set was checked above.
+                bench.iter(|| unsafe { f(rows, black_box(&x), (&dw, &pw, &b), &mut s, &mut y) })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// block1_conv2 (5% of Xception's multiply-accumulates).
+fn conv(c: &mut Criterion) {
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+    unsafe fn conv512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+        // SAFETY: the caller checked the CPU.
+        unsafe { x86::conv2d::<avx512::Avx512, 14, 2>(&BLOCK1_CONV2, 64, 26, &EP, x, w, b, &[], y) }
+    }
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn conv2(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+        // SAFETY: the caller checked the CPU.
+        unsafe { x86::conv2d::<avx2::Avx2, 6, 2>(&BLOCK1_CONV2, 64, 26, &EP, x, w, b, &[], y) }
+    }
+    type ConvFn = unsafe fn(&[f32], &[f32], &[f32], &mut [f32]);
+    let cases: [(&str, bool, usize, ConvFn); 2] =
+        [("avx512", true, 16, conv512), ("avx2", false, 8, conv2)];
+    let g = BLOCK1_CONV2;
+    let k = g.kh * g.kw * g.c;
+    let mut group = c.benchmark_group("conv");
+    for (name, is512, lanes, f) in cases {
+        if !supported(is512, name) {
+            continue;
+        }
+        let x = data(g.h * g.w * g.c, 1);
+        let w = pack_gemm(&data(k * 64, 2), k, 64, 2, lanes);
+        let b = pad_lanes(&data(64, 3), lanes);
+        let mut y = vec![0.0; g.oh * g.ow * 64];
+        group.throughput(Throughput::Elements((2 * g.oh * g.ow * k * 64) as u64));
+        group.bench_function(format!("block1_conv2 {name}"), |bench| {
+            // SAFETY: the instruction set was checked above.
+            bench.iter(|| unsafe { f(black_box(&x), &w, &b, &mut y) })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = criterion();
+    targets = pointwise, separable, conv
+}
+criterion_main!(benches);

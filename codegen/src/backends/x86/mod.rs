@@ -1,0 +1,403 @@
+//! The x86 SIMD backends: AVX2+FMA and AVX-512.
+//!
+//! Both use one kernel library written over a vector trait (`simd.rs`, the
+//! generated module `kernels::x86`) and a small per-ISA module implementing
+//! the trait and CPU detection (`avx2.rs`, `avx512.rs`). Convolutions,
+//! separable convolutions (depthwise fused with the pointwise GEMM by blocks
+//! of rows), dense layers and pooling use SIMD kernels; the remaining ops
+//! (global pooling, softmax, element-wise ops; well under 1% of Xception's
+//! time) call the scalar kernels.
+//!
+//! Each SIMD step is emitted as a nested `#[target_feature]` function into
+//! which the `#[inline(always)]` kernel inlines with the layer's constants.
+//! The generated `run_step` (and so `infer`) asserts `cpu_supported()` before
+//! running any step, so a CPU without the instruction set gets a panic with a
+//! clear message, never an illegal instruction. Crates compiled with the
+//! features enabled (`-C target-cpu=native` on such a CPU, or
+//! `-C target-feature=+avx512f,+avx512vl,+avx512bw,+avx512dq,+avx2,+fma`;
+//! `+avx2,+fma` for AVX2) see the check fold to `true` at compile time.
+//!
+//! Constants are packed at compile time: GEMM weights (pointwise, dense, and
+//! convolutions as `[kh * kw * c, co]`) in column panels of the register
+//! tile's width, depthwise weights and biases padded to whole vectors.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch, window_tokens};
+use super::{Backend, KernelModule, StepArgs, Target};
+use crate::ir::{Geom, Kernel, Program, Step};
+
+/// The shared kernel library (`kernels::x86`).
+pub const SIMD_SOURCE: KernelModule = KernelModule {
+    name: "x86",
+    source: include_str!("simd.rs"),
+    cfg: Some("target_arch = \"x86_64\""),
+};
+
+/// The AVX2 instances and detection (`kernels::avx2`).
+pub const AVX2_SOURCE: KernelModule = KernelModule {
+    name: "avx2",
+    source: include_str!("avx2.rs"),
+    cfg: Some("target_arch = \"x86_64\""),
+};
+
+/// The AVX-512 instances and detection (`kernels::avx512`).
+pub const AVX512_SOURCE: KernelModule = KernelModule {
+    name: "avx512",
+    source: include_str!("avx512.rs"),
+    cfg: Some("target_arch = \"x86_64\""),
+};
+
+/// A register tile of the GEMM micro-kernel: `mr` rows (pixels) by `nv`
+/// vectors (output channels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tile {
+    /// Rows (1..=15).
+    pub mr: usize,
+    /// Vectors (1..=4).
+    pub nv: usize,
+}
+
+/// An x86 vector instruction set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simd {
+    /// AVX2 with FMA: 8 lanes, 16 registers.
+    Avx2,
+    /// AVX-512F (with VL/BW/DQ): 16 lanes, 32 registers.
+    Avx512,
+}
+
+impl Simd {
+    /// Floats per vector.
+    pub fn lanes(self) -> usize {
+        match self {
+            Simd::Avx2 => 8,
+            Simd::Avx512 => 16,
+        }
+    }
+
+    /// The `#[target_feature(enable = ..)]` list of emitted kernels (what the
+    /// kernel module's `supported()` checks).
+    pub fn features(self) -> &'static str {
+        match self {
+            Simd::Avx2 => "avx2,fma",
+            Simd::Avx512 => "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma",
+        }
+    }
+
+    /// The GEMM register tile: the most accumulators the register file holds
+    /// next to the `nv` weight vectors and one broadcast (AVX-512: 28 of 32
+    /// registers; AVX2: 12 of 16).
+    pub fn tile(self) -> Tile {
+        match self {
+            Simd::Avx2 => Tile { mr: 6, nv: 2 },
+            Simd::Avx512 => Tile { mr: 14, nv: 2 },
+        }
+    }
+
+    /// The GEMM's block of `k`: a panel's block (`kc` rows of `nv` vectors)
+    /// takes 32 KiB, two thirds of a 48 KiB L1, and stays there across the
+    /// row tiles.
+    pub fn kc(self) -> usize {
+        32 * 1024 / (4 * self.tile().nv * self.lanes())
+    }
+
+    fn target(self) -> Target {
+        match self {
+            Simd::Avx2 => Target::Avx2,
+            Simd::Avx512 => Target::Avx512,
+        }
+    }
+
+    fn module(self) -> KernelModule {
+        match self {
+            Simd::Avx2 => AVX2_SOURCE,
+            Simd::Avx512 => AVX512_SOURCE,
+        }
+    }
+
+    fn isa_path(self) -> TokenStream {
+        match self {
+            Simd::Avx2 => quote!(kernels::avx2::Avx2),
+            Simd::Avx512 => quote!(kernels::avx512::Avx512),
+        }
+    }
+
+    fn module_path(self) -> TokenStream {
+        match self {
+            Simd::Avx2 => quote!(kernels::avx2),
+            Simd::Avx512 => quote!(kernels::avx512),
+        }
+    }
+}
+
+/// Packs GEMM weights `[k, n]` (row-major) into column panels of `nv` vectors
+/// of `lanes` floats: each panel `k` rows of its width, the last panel
+/// narrowed to the vectors it needs, padding zero.
+pub fn pack_gemm(w: &[f32], k: usize, n: usize, nv: usize, lanes: usize) -> Vec<f32> {
+    assert_eq!(w.len(), k * n, "GEMM weights are [k, n]");
+    let nr = nv * lanes;
+    let mut out = Vec::with_capacity(k * n.div_ceil(lanes) * lanes);
+    let mut c0 = 0;
+    while c0 < n {
+        let width = nr.min(n.div_ceil(lanes) * lanes - c0);
+        for row in w.chunks_exact(n) {
+            for j in c0..c0 + width {
+                out.push(row.get(j).copied().unwrap_or(0.0));
+            }
+        }
+        c0 += width;
+    }
+    out
+}
+
+/// Packs depthwise weights `[taps, c]` with each tap's row zero-padded to
+/// whole vectors.
+pub fn pack_depthwise(w: &[f32], taps: usize, c: usize, lanes: usize) -> Vec<f32> {
+    assert_eq!(w.len(), taps * c, "depthwise weights are [taps, c]");
+    let cp = c.div_ceil(lanes) * lanes;
+    let mut out = vec![0.0; taps * cp];
+    for (dst, src) in out.chunks_exact_mut(cp).zip(w.chunks_exact(c)) {
+        dst[..c].copy_from_slice(src);
+    }
+    out
+}
+
+/// A per-channel vector zero-padded to whole vectors.
+pub fn pad_lanes(v: &[f32], lanes: usize) -> Vec<f32> {
+    let mut out = v.to_vec();
+    out.resize(v.len().div_ceil(lanes) * lanes, 0.0);
+    out
+}
+
+/// Bytes of depthwise output a fused separable block aims at: the block is
+/// consumed by the GEMM while it is in L2 (with the weight panel in use).
+const SEPARABLE_BLOCK_BYTES: usize = 512 * 1024;
+
+/// Bytes of input rows a convolution block aims at (reused across its panels).
+const CONV_BLOCK_BYTES: usize = 512 * 1024;
+
+/// Output rows per fused separable block: as many as fit the budget, at least one.
+pub fn separable_rows(g: &Geom) -> usize {
+    (SEPARABLE_BLOCK_BYTES / (g.ow * g.c * 4)).clamp(1, g.oh)
+}
+
+/// Output rows per convolution block: as many as keep their input rows
+/// within the budget, at least one.
+pub fn conv_rows(g: &Geom) -> usize {
+    let row_bytes = g.sh * g.w * g.c * 4;
+    (CONV_BLOCK_BYTES / row_bytes.max(1)).clamp(1, g.oh)
+}
+
+/// How the backend runs a step.
+enum Plan {
+    /// `kernels::x86::separable`.
+    Separable,
+    /// `kernels::x86::depthwise`.
+    Depthwise,
+    /// `kernels::x86::conv2d`.
+    Conv,
+    /// `kernels::x86::dense`.
+    Dense,
+    /// `kernels::x86::pool` (max or average).
+    Pool,
+    /// The scalar kernel.
+    Scalar,
+}
+
+fn plan(step: &Step) -> Plan {
+    match step.kernel {
+        Kernel::Separable { mult: 1, .. } => Plan::Separable,
+        Kernel::Depthwise { mult: 1, .. } => Plan::Depthwise,
+        Kernel::Conv { .. } => Plan::Conv,
+        Kernel::Dense { .. } => Plan::Dense,
+        Kernel::MaxPool { .. } | Kernel::AvgPool { .. } => Plan::Pool,
+        _ => Plan::Scalar,
+    }
+}
+
+/// An x86 SIMD backend.
+#[derive(Debug, Clone, Copy)]
+pub struct X86Backend {
+    simd: Simd,
+}
+
+impl X86Backend {
+    /// The backend for one instruction set.
+    pub fn new(simd: Simd) -> Self {
+        X86Backend { simd }
+    }
+
+    /// Wraps a kernel call in a nested `#[target_feature]` function taking the
+    /// named slices, and calls it with the given expressions.
+    fn wrap(&self, params: &[(&str, TokenStream, bool)], body: TokenStream) -> TokenStream {
+        let features = self.simd.features();
+        let names: Vec<_> = params
+            .iter()
+            .map(|(n, _, _)| format_ident!("{n}"))
+            .collect();
+        let types: Vec<TokenStream> = params
+            .iter()
+            .map(|(_, _, m)| {
+                if *m {
+                    quote!(&mut [f32])
+                } else {
+                    quote!(&[f32])
+                }
+            })
+            .collect();
+        let args: Vec<&TokenStream> = params.iter().map(|(_, e, _)| e).collect();
+        quote! {
+            #[target_feature(enable = #features)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn kernel(#(#names: #types),*) {
+                // SAFETY: `kernel` is only called once `cpu_supported()` holds.
+                unsafe { #body }
+            }
+            // SAFETY: `run_step` asserts `cpu_supported()` (the CPU runs this
+            // target's instruction set) before running any step.
+            unsafe { kernel(#(#args),*) }
+        }
+    }
+}
+
+impl Backend for X86Backend {
+    fn target(&self) -> Target {
+        self.simd.target()
+    }
+
+    fn kernel_modules(&self) -> Vec<KernelModule> {
+        vec![super::scalar::SOURCE, SIMD_SOURCE, self.simd.module()]
+    }
+
+    fn scratch_floats(&self, _p: &Program, step: &Step) -> usize {
+        match (plan(step), &step.kernel) {
+            (Plan::Separable, &Kernel::Separable { g, .. }) => separable_rows(&g) * g.ow * g.c,
+            _ => scalar_scratch(step),
+        }
+    }
+
+    fn pack(&self, p: &Program, step: &Step) -> Vec<Vec<f32>> {
+        let l = self.simd.lanes();
+        let nv = self.simd.tile().nv;
+        let data = |id: usize| p.consts[id].data.as_slice();
+        let mut v = match (plan(step), &step.kernel) {
+            (
+                Plan::Separable,
+                &Kernel::Separable {
+                    g, cout, dw, pw, ..
+                },
+            ) => vec![
+                pack_depthwise(data(dw), g.kh * g.kw, g.c, l),
+                pack_gemm(data(pw), g.c, cout, nv, l),
+            ],
+            (Plan::Depthwise, &Kernel::Depthwise { g, weights, .. }) => {
+                vec![pack_depthwise(data(weights), g.kh * g.kw, g.c, l)]
+            }
+            (Plan::Conv, &Kernel::Conv { g, cout, weights }) => {
+                vec![pack_gemm(data(weights), g.kh * g.kw * g.c, cout, nv, l)]
+            }
+            (Plan::Dense, &Kernel::Dense { cin, cout, weights }) => {
+                vec![pack_gemm(data(weights), cin, cout, nv, l)]
+            }
+            (Plan::Pool, _) => Vec::new(),
+            _ => return logical_consts(p, step),
+        };
+        if let Some(b) = step.epilogue.bias {
+            v.push(pad_lanes(data(b), l));
+        }
+        v
+    }
+
+    fn call(&self, _p: &Program, step: &Step, a: &StepArgs) -> TokenStream {
+        let isa = self.simd.isa_path();
+        let Tile { mr, nv } = self.simd.tile();
+        let ep = epilogue_tokens(step, a.residual_in_place);
+        let x = a.inputs.first().cloned().unwrap_or_default();
+        let (y, res, scratch) = (&a.output, &a.residual, &a.scratch);
+        let c = |i: usize| a.consts[i].clone();
+        let bias = if step.epilogue.bias.is_some() {
+            a.consts.last().cloned().unwrap_or_default()
+        } else {
+            quote!(&[])
+        };
+        let io = |consts: &[TokenStream]| {
+            let mut v = vec![("x", x.clone(), false)];
+            for (i, t) in consts.iter().enumerate() {
+                v.push((["w0", "w1"][i], t.clone(), false));
+            }
+            v.push(("bias", bias.clone(), false));
+            v.push(("res", res.clone(), false));
+            v
+        };
+        match (plan(step), &step.kernel) {
+            (Plan::Separable, &Kernel::Separable { g, cout, .. }) => {
+                let win = window_tokens(&g);
+                let (rows, kc) = (separable_rows(&g), self.simd.kc());
+                let (kh, kw) = (g.kh, g.kw);
+                let mut params = io(&[c(0), c(1)]);
+                params.push(("scratch", scratch.clone(), true));
+                params.push(("y", y.clone(), true));
+                self.wrap(
+                    &params,
+                    quote!(kernels::x86::separable::<#isa, #mr, #nv, #kh, #kw>(
+                        &#win, #cout, (#rows, #kc), &#ep, x, w0, w1, bias, res, scratch, y
+                    )),
+                )
+            }
+            (Plan::Depthwise, &Kernel::Depthwise { g, .. }) => {
+                let win = window_tokens(&g);
+                let (kh, kw) = (g.kh, g.kw);
+                let mut params = io(&[c(0)]);
+                params.push(("y", y.clone(), true));
+                self.wrap(
+                    &params,
+                    quote!(kernels::x86::depthwise::<#isa, #kh, #kw>(&#win, &#ep, x, w0, bias, res, y)),
+                )
+            }
+            (Plan::Conv, &Kernel::Conv { g, cout, .. }) => {
+                let win = window_tokens(&g);
+                let rows = conv_rows(&g);
+                let mut params = io(&[c(0)]);
+                params.push(("y", y.clone(), true));
+                self.wrap(
+                    &params,
+                    quote!(kernels::x86::conv2d::<#isa, #mr, #nv>(
+                        &#win, #cout, #rows, &#ep, x, w0, bias, res, y
+                    )),
+                )
+            }
+            (Plan::Dense, &Kernel::Dense { cin, cout, .. }) => {
+                let kc = self.simd.kc();
+                let mut params = io(&[c(0)]);
+                params.push(("y", y.clone(), true));
+                self.wrap(
+                    &params,
+                    quote!(kernels::x86::dense::<#isa, #mr, #nv>(
+                        #cin, #cout, #kc, &#ep, x, w0, bias, res, y
+                    )),
+                )
+            }
+            (Plan::Pool, &Kernel::MaxPool { g } | &Kernel::AvgPool { g }) => {
+                let win = window_tokens(&g);
+                let is_max = matches!(step.kernel, Kernel::MaxPool { .. });
+                let params = vec![
+                    ("x", x.clone(), false),
+                    ("res", res.clone(), false),
+                    ("y", y.clone(), true),
+                ];
+                self.wrap(
+                    &params,
+                    quote!(kernels::x86::pool::<#isa>(&#win, #is_max, &#ep, x, res, y)),
+                )
+            }
+            _ => scalar_call(step, a),
+        }
+    }
+
+    fn cpu_supported(&self) -> Option<TokenStream> {
+        let m = self.simd.module_path();
+        Some(quote!(#m::supported()))
+    }
+}

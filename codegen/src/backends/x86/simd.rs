@@ -1,0 +1,1231 @@
+// SIMD kernels shared by the x86 instruction sets, written once over the
+// `Isa` trait and instantiated with `super::avx2::Avx2` or
+// `super::avx512::Avx512`.
+//
+// This file is compiled twice: as a module of xcc-codegen (for tests) and
+// verbatim inside every generated model for an x86 target. It must therefore
+// use only `core` and `super::scalar`, have no inner attributes or `//!` docs.
+//
+// Nothing here carries `#[target_feature]`: every function is
+// `#[inline(always)]`, and the caller (an emitted step, or a test wrapper) is
+// a `#[target_feature]` function into which these, and then the `core::arch`
+// intrinsics, inline. Geometry arrives as constants from generated code, so
+// after inlining every loop bound, stride and offset is a per-layer constant.
+//
+// Constant layouts (packed by the backend at compile time, see
+// `xcc_codegen::backends::x86`):
+// - GEMM weights `[k, n]` (pointwise, dense, and dense convolutions viewed as
+//   `[kh * kw * c, co]`): column panels of `NV * LANES` columns, each `k` rows
+//   of the panel's width, one after the other; the last panel is narrowed to
+//   the whole vectors it needs and zero-padded;
+// - depthwise weights `[kh * kw, c]`: each tap's row zero-padded to whole vectors;
+// - biases: zero-padded to whole vectors.
+
+use super::scalar::{Epilogue, Residual, Window};
+
+/// One x86 vector instruction set: the few operations the kernels use.
+///
+/// # Safety
+///
+/// Every method executes the instruction set's instructions: the CPU must
+/// support them (see the implementing module's `supported`). Pointer
+/// arguments must be valid for the lanes accessed.
+pub trait Isa: Copy {
+    /// A vector of `LANES` floats.
+    type V: Copy;
+    /// Floats per vector.
+    const LANES: usize;
+    /// All zeros.
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn zero() -> Self::V;
+    /// Every lane `v`.
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn splat(v: f32) -> Self::V;
+    /// `LANES` floats from `p` (unaligned).
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn load(p: *const f32) -> Self::V;
+    /// The first `n < LANES` floats from `p`, the other lanes zero; reads only `n`.
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn load_n(p: *const f32, n: usize) -> Self::V;
+    /// Stores `LANES` floats at `p` (unaligned).
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn store(p: *mut f32, v: Self::V);
+    /// Stores the first `n < LANES` lanes at `p`; writes only `n`.
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn store_n(p: *mut f32, v: Self::V, n: usize);
+    /// `a * b + c`, fused.
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a + b`.
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// `a / b`.
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn div(a: Self::V, b: Self::V) -> Self::V;
+    /// Prefetches the cache line holding `p` into L2 (never faults).
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn prefetch(p: *const f32);
+    /// Lane-wise maximum (`b` when either is NaN, as `maxps`).
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+}
+
+/// Loads `n` floats (`n == LANES`: a full vector).
+#[inline(always)]
+unsafe fn load_upto<I: Isa>(p: *const f32, n: usize) -> I::V {
+    // SAFETY: the caller guarantees `n` readable floats at `p` and the ISA.
+    unsafe {
+        if n == I::LANES {
+            I::load(p)
+        } else {
+            I::load_n(p, n)
+        }
+    }
+}
+
+/// Stores `n` floats (`n == LANES`: a full vector).
+#[inline(always)]
+unsafe fn store_upto<I: Isa>(p: *mut f32, v: I::V, n: usize) {
+    // SAFETY: the caller guarantees `n` writable floats at `p` and the ISA.
+    unsafe {
+        if n == I::LANES {
+            I::store(p, v)
+        } else {
+            I::store_n(p, v, n)
+        }
+    }
+}
+
+/// `max(v, 0)` when `on`.
+#[inline(always)]
+unsafe fn relu_if<I: Isa>(on: bool, v: I::V) -> I::V {
+    // SAFETY: the caller guarantees the ISA.
+    unsafe {
+        if on {
+            I::max(v, I::zero())
+        } else {
+            v
+        }
+    }
+}
+
+/// Calls `$body` with `$r` bound to the constant `$mt` (1..=15), for tails of
+/// a row tile whose size is known only after inlining.
+macro_rules! with_rows {
+    ($mt:expr, $r:ident => $body:expr) => {
+        match $mt {
+            1 => {
+                const $r: usize = 1;
+                $body
+            }
+            2 => {
+                const $r: usize = 2;
+                $body
+            }
+            3 => {
+                const $r: usize = 3;
+                $body
+            }
+            4 => {
+                const $r: usize = 4;
+                $body
+            }
+            5 => {
+                const $r: usize = 5;
+                $body
+            }
+            6 => {
+                const $r: usize = 6;
+                $body
+            }
+            7 => {
+                const $r: usize = 7;
+                $body
+            }
+            8 => {
+                const $r: usize = 8;
+                $body
+            }
+            9 => {
+                const $r: usize = 9;
+                $body
+            }
+            10 => {
+                const $r: usize = 10;
+                $body
+            }
+            11 => {
+                const $r: usize = 11;
+                $body
+            }
+            12 => {
+                const $r: usize = 12;
+                $body
+            }
+            13 => {
+                const $r: usize = 13;
+                $body
+            }
+            14 => {
+                const $r: usize = 14;
+                $body
+            }
+            _ => {
+                const $r: usize = 15;
+                $body
+            }
+        }
+    };
+}
+
+/// Calls `$body` with `$v` bound to the constant `$nv` (1..=4): the vectors of
+/// the narrowed last column panel.
+macro_rules! with_vectors {
+    ($nv:expr, $v:ident => $body:expr) => {
+        match $nv {
+            1 => {
+                const $v: usize = 1;
+                $body
+            }
+            2 => {
+                const $v: usize = 2;
+                $body
+            }
+            3 => {
+                const $v: usize = 3;
+                $body
+            }
+            _ => {
+                const $v: usize = 4;
+                $body
+            }
+        }
+    };
+}
+
+/// Floats per cache line (what one prefetch fetches).
+const LINE: usize = 16;
+
+/// The register tile: `acc[m][v] += relu_in?(a[m * lda + kk]) * b[kk][v]` for
+/// `kk < k`, with `b` a panel of `NV` vectors per row. Iteration `kk <
+/// pf.1` also prefetches line `kk` from `pf.0` into L2 (the next weights).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<I: Isa, const MR: usize, const NV: usize>(
+    acc: &mut [[I::V; NV]; MR],
+    a: *const f32,
+    lda: usize,
+    k: usize,
+    relu_in: bool,
+    b: *const f32,
+    pf: (*const f32, usize),
+) {
+    // SAFETY: the caller guarantees `MR` rows of `k` floats at `a` (rows `lda`
+    // apart), `k * NV * LANES` floats at `b`, and the ISA; prefetches never fault.
+    unsafe {
+        let zero = I::zero();
+        for kk in 0..k {
+            if kk < pf.1 {
+                I::prefetch(pf.0.wrapping_add(kk * LINE));
+            }
+            let bp = b.add(kk * NV * I::LANES);
+            let mut bv = [zero; NV];
+            for (v, slot) in bv.iter_mut().enumerate() {
+                *slot = I::load(bp.add(v * I::LANES));
+            }
+            for (m, row) in acc.iter_mut().enumerate() {
+                let av = relu_if::<I>(relu_in, I::splat(*a.add(m * lda + kk)));
+                for (r, bvv) in row.iter_mut().zip(bv.iter()) {
+                    *r = I::fmadd(av, *bvv, *r);
+                }
+            }
+        }
+    }
+}
+
+/// Applies the epilogue to a tile and stores it: `c[m][v] = relu?(acc + bias +
+/// res)`; the last vector of each row holds `nlast` valid lanes. `res` is the
+/// residual (the output itself when in place); unused when there is none.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn finish<I: Isa, const MR: usize, const NV: usize>(
+    acc: &[[I::V; NV]; MR],
+    ep: &Epilogue,
+    nlast: usize,
+    bias: *const f32,
+    res: *const f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY: the caller guarantees `MR` rows of `(NV - 1) * LANES + nlast`
+    // floats at `c` and `res` (rows `ldc` apart), `NV` padded vectors at
+    // `bias` when the epilogue has one, and the ISA.
+    unsafe {
+        let l = I::LANES;
+        let mut bv = [I::zero(); NV];
+        if ep.bias {
+            for (v, slot) in bv.iter_mut().enumerate() {
+                *slot = I::load(bias.add(v * l));
+            }
+        }
+        for (m, row) in acc.iter().enumerate() {
+            for (v, &a) in row.iter().enumerate() {
+                let n = if v + 1 == NV { nlast } else { l };
+                let mut t = a;
+                if ep.bias {
+                    t = I::add(t, bv[v]);
+                }
+                if ep.residual != Residual::None {
+                    t = I::add(t, load_upto::<I>(res.add(m * ldc + v * l), n));
+                }
+                t = relu_if::<I>(ep.relu, t);
+                store_upto::<I>(c.add(m * ldc + v * l), t, n);
+            }
+        }
+    }
+}
+
+/// The starting accumulators of a GEMM tile: on the first block of `k`, the
+/// bias plus the residual (`res`, the output itself when in place); on later
+/// blocks, the partial sums stored in `c`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_start<I: Isa, const MR: usize, const NV: usize>(
+    first: bool,
+    ep: &Epilogue,
+    nlast: usize,
+    bias: *const f32,
+    res: *const f32,
+    c: *const f32,
+    ldc: usize,
+) -> [[I::V; NV]; MR] {
+    // SAFETY: the caller guarantees `MR` rows of `(NV - 1) * LANES + nlast`
+    // floats at `c` and `res` (rows `ldc` apart), `NV` padded vectors at
+    // `bias` when the epilogue has one, and the ISA.
+    unsafe {
+        let l = I::LANES;
+        let mut acc = [[I::zero(); NV]; MR];
+        if !first {
+            for (m, row) in acc.iter_mut().enumerate() {
+                for (v, a) in row.iter_mut().enumerate() {
+                    let n = if v + 1 == NV { nlast } else { l };
+                    *a = load_upto::<I>(c.add(m * ldc + v * l), n);
+                }
+            }
+            return acc;
+        }
+        if ep.bias {
+            for row in acc.iter_mut() {
+                for (v, a) in row.iter_mut().enumerate() {
+                    *a = I::load(bias.add(v * l));
+                }
+            }
+        }
+        if ep.residual != Residual::None {
+            for (m, row) in acc.iter_mut().enumerate() {
+                for (v, a) in row.iter_mut().enumerate() {
+                    let n = if v + 1 == NV { nlast } else { l };
+                    *a = I::add(*a, load_upto::<I>(res.add(m * ldc + v * l), n));
+                }
+            }
+        }
+        acc
+    }
+}
+
+/// Stores a GEMM tile, with the output ReLU on the last block of `k`.
+#[inline(always)]
+unsafe fn tile_store<I: Isa, const MR: usize, const NV: usize>(
+    acc: &[[I::V; NV]; MR],
+    relu: bool,
+    nlast: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY: as `tile_start`, for `c`.
+    unsafe {
+        let l = I::LANES;
+        for (m, row) in acc.iter().enumerate() {
+            for (v, &a) in row.iter().enumerate() {
+                let n = if v + 1 == NV { nlast } else { l };
+                store_upto::<I>(c.add(m * ldc + v * l), relu_if::<I>(relu, a), n);
+            }
+        }
+    }
+}
+
+/// Where a GEMM block stands in the `k` loop: `(first, last)` block.
+type KPhase = (bool, bool);
+
+/// No prefetching.
+const NO_PREFETCH: (*const f32, usize) = (core::ptr::null(), 0);
+
+/// One column panel of a GEMM over `m` rows and one block of `k`; the row
+/// tiles prefetch the `pf.1` lines at `pf.0` (the next panel block) into L2,
+/// `k` lines each, so the weights stream from memory ahead of their use.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_panel<I: Isa, const MR: usize, const NV: usize>(
+    m: usize,
+    k: usize,
+    (first, last): KPhase,
+    pf: (*const f32, usize),
+    relu_in: bool,
+    ep: &Epilogue,
+    nlast: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    bias: *const f32,
+    res: *const f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY: as `gemm`, restricted to this panel and block.
+    unsafe {
+        let relu = last && ep.relu;
+        let tiles = m / MR;
+        for t in 0..tiles {
+            let o = t * MR * ldc;
+            let (r, ct) = (res.wrapping_add(o), c.add(o));
+            let mut acc = tile_start::<I, MR, NV>(first, ep, nlast, bias, r, ct, ldc);
+            let tpf = (pf.0.wrapping_add(t * k * LINE), pf.1.saturating_sub(t * k));
+            tile::<I, MR, NV>(&mut acc, a.add(t * MR * lda), lda, k, relu_in, b, tpf);
+            tile_store::<I, MR, NV>(&acc, relu, nlast, ct, ldc);
+        }
+        let mt = m - tiles * MR;
+        if mt > 0 {
+            let a = a.add(tiles * MR * lda);
+            let o = tiles * MR * ldc;
+            let (r, ct) = (res.wrapping_add(o), c.add(o));
+            let tpf = (
+                pf.0.wrapping_add(tiles * k * LINE),
+                pf.1.saturating_sub(tiles * k),
+            );
+            with_rows!(mt, R => {
+                let mut acc = tile_start::<I, R, NV>(first, ep, nlast, bias, r, ct, ldc);
+                tile::<I, R, NV>(&mut acc, a, lda, k, relu_in, b, tpf);
+                tile_store::<I, R, NV>(&acc, relu, nlast, ct, ldc);
+            })
+        }
+    }
+}
+
+/// `c[m x n] = epilogue(relu_in?(a[m x k]) * b)` with `b` packed in panels of
+/// `NV` vectors; `a` rows are `lda` apart, `c` (and `res`) rows `ldc` apart.
+/// `res` is the residual (the output itself when in place). `k` is split into
+/// even blocks of at most `kc` so that a panel's block stays in L1 across the
+/// row tiles; partial sums go through `c`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm<I: Isa, const MR: usize, const NV: usize>(
+    (m, k, n, kc): (usize, usize, usize, usize),
+    relu_in: bool,
+    ep: &Epilogue,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    bias: *const f32,
+    res: *const f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    const {
+        assert!(
+            MR >= 1 && MR <= 15 && NV >= 1 && NV <= 4,
+            "tile out of range"
+        )
+    };
+    // SAFETY: the caller guarantees `m` rows of `k` floats at `a`, `m` rows of
+    // `n` floats at `c` (and at `res` with a residual), the packed panels at
+    // `b`, the padded bias, and the ISA.
+    unsafe {
+        let l = I::LANES;
+        let nr = NV * l;
+        let full = n / nr;
+        let rem = n - full * nr;
+        let blocks = k.div_ceil(kc.max(1)).max(1);
+        let kb = k.div_ceil(blocks);
+        let panels = full + usize::from(rem > 0);
+        // The weights block `(blk, p)` of panel `p` (`full`: the narrowed last
+        // one), with its length in lines.
+        let chunk = |blk: usize, p: usize| {
+            let k0 = blk * kb;
+            let kl = kb.min(k - k0);
+            let width = if p < full { nr } else { rem.div_ceil(l) * l };
+            (b.add(p * k * nr + k0 * width), kl * width / LINE)
+        };
+        for blk in 0..blocks {
+            let k0 = blk * kb;
+            let kl = kb.min(k - k0);
+            let phase = (blk == 0, blk + 1 == blocks);
+            let a = a.add(k0);
+            let next = |p: usize| {
+                let i = (blk * panels + p + 1) % (blocks * panels);
+                chunk(i / panels, i % panels)
+            };
+            for p in 0..full {
+                gemm_panel::<I, MR, NV>(
+                    m,
+                    kl,
+                    phase,
+                    next(p),
+                    relu_in,
+                    ep,
+                    l,
+                    a,
+                    lda,
+                    chunk(blk, p).0,
+                    bias.wrapping_add(p * nr),
+                    res.wrapping_add(p * nr),
+                    c.add(p * nr),
+                    ldc,
+                );
+            }
+            if rem > 0 {
+                let nvt = rem.div_ceil(l);
+                let nlast = rem - (nvt - 1) * l;
+                let (b, pf) = (chunk(blk, full).0, next(full));
+                let bias = bias.wrapping_add(full * nr);
+                let res = res.wrapping_add(full * nr);
+                let c = c.add(full * nr);
+                with_vectors!(nvt, V => gemm_panel::<I, MR, V>(
+                    m, kl, phase, pf, relu_in, ep, nlast, a, lda, b, bias, res, c, ldc
+                ))
+            }
+        }
+    }
+}
+
+/// Input index of output `o` and tap `k`, or `None` in the padding.
+#[inline(always)]
+fn tap(o: usize, k: usize, stride: usize, dil: usize, pad: usize, size: usize) -> Option<usize> {
+    let i = (o * stride + k * dil).wrapping_sub(pad);
+    if i < size {
+        Some(i)
+    } else {
+        None
+    }
+}
+
+/// The outputs `[lo, hi)` along one axis whose every tap is inside the input.
+#[inline(always)]
+fn interior(
+    size: usize,
+    out: usize,
+    k: usize,
+    stride: usize,
+    dil: usize,
+    pad: usize,
+) -> (usize, usize) {
+    let lo = pad.div_ceil(stride);
+    let span = (k - 1) * dil;
+    let hi = if size + pad > span {
+        ((size + pad - 1 - span) / stride + 1).min(out)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
+/// Whether every vertical tap of output row `oy` is inside the input.
+#[inline(always)]
+fn row_inside(g: &Window, oy: usize) -> bool {
+    oy * g.sh >= g.pt && oy * g.sh + (g.kh - 1) * g.dh < g.h + g.pt
+}
+
+/// Output pixels a depthwise register strip computes together: with stride
+/// 1 neighbouring pixels share input vectors, loaded (and ReLU'd) once.
+const DW_STRIP: usize = 4;
+
+/// `P` depthwise output pixels `ox0..ox0 + P` of row `oy`, one channel vector
+/// (`n` valid lanes; `x`, `res` and `out` already offset to it), with the
+/// epilogue. `rows_ok` / `cols_ok` promise every vertical / horizontal tap is
+/// inside the input. `out` and `res` point at pixel 0 of the row, pixels
+/// `ldo` floats apart.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_strip<I: Isa, const KH: usize, const KW: usize, const P: usize>(
+    g: &Window,
+    ep: &Epilogue,
+    (wv, bv): (&[[I::V; KW]; KH], I::V),
+    (oy, ox0): (usize, usize),
+    (rows_ok, cols_ok): (bool, bool),
+    n: usize,
+    x: *const f32,
+    res: *const f32,
+    out: *mut f32,
+    ldo: usize,
+) {
+    // SAFETY: the caller guarantees the input image at `x`, `n` lanes per
+    // pixel at `out` and `res`, and the ISA; taps outside the image are
+    // skipped unless promised inside.
+    unsafe {
+        let mut acc = [I::zero(); P];
+        for (ky, wrow) in wv.iter().enumerate() {
+            let iy = (oy * g.sh + ky * g.dh).wrapping_sub(g.pt);
+            if !rows_ok && iy >= g.h {
+                continue;
+            }
+            let xr = x.add(iy * g.w * g.c);
+            for (kx, &wk) in wrow.iter().enumerate() {
+                for (p, a) in acc.iter_mut().enumerate() {
+                    let ix = ((ox0 + p) * g.sw + kx * g.dw).wrapping_sub(g.pl);
+                    if !cols_ok && ix >= g.w {
+                        continue;
+                    }
+                    let v = relu_if::<I>(ep.relu_in, load_upto::<I>(xr.add(ix * g.c), n));
+                    *a = I::fmadd(v, wk, *a);
+                }
+            }
+        }
+        for (p, &a) in acc.iter().enumerate() {
+            let o = (ox0 + p) * ldo;
+            let mut t = a;
+            if ep.bias {
+                t = I::add(t, bv);
+            }
+            if ep.residual == Residual::Separate {
+                t = I::add(t, load_upto::<I>(res.add(o), n));
+            }
+            store_upto::<I>(out.add(o), relu_if::<I>(ep.relu, t), n);
+        }
+    }
+}
+
+/// One channel vector (float offset `cv`, `n` valid lanes) of depthwise
+/// output rows `r0..r0 + nr`: the weights stay in registers, and the input
+/// rows of the vector stay in L1 across the taps of neighbouring rows.
+/// `out` and `res` point at row `r0` (rows `ow * c` apart, pixels `c`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_vec_rows<I: Isa, const KH: usize, const KW: usize>(
+    g: &Window,
+    ep: &Epilogue,
+    (r0, nr): (usize, usize),
+    x: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    res: *const f32,
+    out: *mut f32,
+    cv: usize,
+    n: usize,
+) {
+    // SAFETY: as `dw_rows`, for the lanes `cv..cv + n`.
+    unsafe {
+        let cp = g.c.div_ceil(I::LANES) * I::LANES;
+        let mut wv = [[I::zero(); KW]; KH];
+        for (ky, wrow) in wv.iter_mut().enumerate() {
+            for (kx, slot) in wrow.iter_mut().enumerate() {
+                *slot = I::load(w.add((ky * KW + kx) * cp + cv));
+            }
+        }
+        let bv = if ep.bias {
+            I::load(bias.add(cv))
+        } else {
+            I::zero()
+        };
+        let wb = (&wv, bv);
+        let (lo, hi) = interior(g.w, g.ow, KW, g.sw, g.dw, g.pl);
+        let strips = (hi - lo) / DW_STRIP;
+        let (x, ldr) = (x.add(cv), g.ow * g.c);
+        for r in 0..nr {
+            let oy = r0 + r;
+            let rows_ok = row_inside(g, oy);
+            let res = res.wrapping_add(r * ldr + cv);
+            let out = out.add(r * ldr + cv);
+            let io = (x, res, out, g.c);
+            for ox in (0..lo).chain(hi..g.ow) {
+                dw_strip::<I, KH, KW, 1>(
+                    g,
+                    ep,
+                    wb,
+                    (oy, ox),
+                    (rows_ok, false),
+                    n,
+                    io.0,
+                    io.1,
+                    io.2,
+                    io.3,
+                );
+            }
+            for s in 0..strips {
+                let at = (oy, lo + s * DW_STRIP);
+                if rows_ok {
+                    dw_strip::<I, KH, KW, DW_STRIP>(
+                        g,
+                        ep,
+                        wb,
+                        at,
+                        (true, true),
+                        n,
+                        io.0,
+                        io.1,
+                        io.2,
+                        io.3,
+                    );
+                } else {
+                    dw_strip::<I, KH, KW, DW_STRIP>(
+                        g,
+                        ep,
+                        wb,
+                        at,
+                        (false, true),
+                        n,
+                        io.0,
+                        io.1,
+                        io.2,
+                        io.3,
+                    );
+                }
+            }
+            for ox in lo + strips * DW_STRIP..hi {
+                dw_strip::<I, KH, KW, 1>(
+                    g,
+                    ep,
+                    wb,
+                    (oy, ox),
+                    (rows_ok, true),
+                    n,
+                    io.0,
+                    io.1,
+                    io.2,
+                    io.3,
+                );
+            }
+        }
+    }
+}
+
+/// Depthwise (multiplier 1) output rows `r0..r0 + nr` into `out` (pointing
+/// at row `r0`), with the epilogue (residual separate or none), channel
+/// vector by channel vector. `w` is packed `[kh * kw, cp]`, `bias` padded.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_rows<I: Isa, const KH: usize, const KW: usize>(
+    g: &Window,
+    ep: &Epilogue,
+    rows: (usize, usize),
+    x: *const f32,
+    w: *const f32,
+    bias: *const f32,
+    res: *const f32,
+    out: *mut f32,
+) {
+    // SAFETY: the caller guarantees the image at `x`, the packed weights and
+    // bias, `nr` rows of `ow` pixels of `c` floats at `out` (and `res`), and
+    // the ISA.
+    unsafe {
+        let l = I::LANES;
+        let full = g.c / l;
+        for v in 0..full {
+            dw_vec_rows::<I, KH, KW>(g, ep, rows, x, w, bias, res, out, v * l, l);
+        }
+        if g.c > full * l {
+            dw_vec_rows::<I, KH, KW>(g, ep, rows, x, w, bias, res, out, full * l, g.c - full * l);
+        }
+    }
+}
+
+/// Depthwise convolution (multiplier 1, a `KH` x `KW` kernel), NHWC, weights
+/// packed `[kh * kw, c]` with zero-padded rows, bias padded; the residual, if
+/// any, must be [`Residual::Separate`].
+///
+/// # Safety
+///
+/// The CPU supports `I`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn depthwise<I: Isa, const KH: usize, const KW: usize>(
+    g: &Window,
+    ep: &Epilogue,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+) {
+    let cp = g.c.div_ceil(I::LANES) * I::LANES;
+    let n = g.oh * g.ow * g.c;
+    assert!(g.kh == KH && g.kw == KW && ep.residual != Residual::InPlace);
+    assert!(x.len() >= g.h * g.w * g.c && w.len() >= KH * KW * cp);
+    assert!(y.len() >= n && (!ep.bias || bias.len() >= cp));
+    assert!(ep.residual == Residual::None || res.len() >= n);
+    let (xp, wp, bp, rp) = (x.as_ptr(), w.as_ptr(), bias.as_ptr(), res.as_ptr());
+    // SAFETY: the lengths are checked above; the ISA is the caller's promise.
+    unsafe { dw_rows::<I, KH, KW>(g, ep, (0, g.oh), xp, wp, bp, rp, y.as_mut_ptr()) };
+}
+
+/// The same epilogue without the input ReLU (it applies to a first stage).
+#[inline(always)]
+fn without_relu_in(ep: &Epilogue) -> Epilogue {
+    Epilogue {
+        relu_in: false,
+        ..*ep
+    }
+}
+
+/// Separable convolution, fused by blocks of `rows` output rows (the GEMM's
+/// `k` in blocks of at most `kc`, see `gemm`): the depthwise output of a
+/// block goes to `scratch` (`rows * ow * c` floats) and the pointwise GEMM
+/// (`MR` x `NV` vectors tiles) consumes it while it is in cache. `relu_in`
+/// applies to the depthwise input; bias, residual and ReLU to the pointwise
+/// output. Multiplier 1, a `KH` x `KW` depthwise kernel. Weights: depthwise
+/// packed as in [`depthwise`], pointwise `[c, co]` packed in panels of `NV`
+/// vectors.
+///
+/// # Safety
+///
+/// The CPU supports `I`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn separable<
+    I: Isa,
+    const MR: usize,
+    const NV: usize,
+    const KH: usize,
+    const KW: usize,
+>(
+    g: &Window,
+    co: usize,
+    (rows, kc): (usize, usize),
+    ep: &Epilogue,
+    x: &[f32],
+    dw: &[f32],
+    pw: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let l = I::LANES;
+    let (cp, cop) = (g.c.div_ceil(l) * l, co.div_ceil(l) * l);
+    assert!(g.kh == KH && g.kw == KW && rows >= 1);
+    assert!(x.len() >= g.h * g.w * g.c && dw.len() >= KH * KW * cp);
+    assert!(pw.len() >= g.c * cop && (!ep.bias || bias.len() >= cop));
+    assert!(y.len() >= g.oh * g.ow * co && scratch.len() >= rows.min(g.oh) * g.ow * g.c);
+    assert!(ep.residual != Residual::Separate || res.len() >= g.oh * g.ow * co);
+    let dw_ep = Epilogue {
+        relu_in: ep.relu_in,
+        bias: false,
+        residual: Residual::None,
+        relu: false,
+    };
+    let pw_ep = without_relu_in(ep);
+    let yp = y.as_mut_ptr();
+    let rp = if ep.residual == Residual::Separate {
+        res.as_ptr()
+    } else {
+        yp as *const f32
+    };
+    let sp = scratch.as_mut_ptr();
+    let io = (
+        x.as_ptr(),
+        dw.as_ptr(),
+        pw.as_ptr(),
+        bias.as_ptr(),
+        rp,
+        sp,
+        yp,
+    );
+    let eps = (&dw_ep, &pw_ep);
+    let full = g.oh / rows;
+    for b in 0..full {
+        // SAFETY: the block's rows are inside the output, the lengths are
+        // checked above; the ISA is the caller's promise.
+        unsafe { separable_block::<I, MR, NV, KH, KW>(g, (co, kc), eps, io, (b * rows, rows)) };
+    }
+    if g.oh > full * rows {
+        let last = (full * rows, g.oh - full * rows);
+        // SAFETY: as above, for the last, shorter block.
+        unsafe { separable_block::<I, MR, NV, KH, KW>(g, (co, kc), eps, io, last) };
+    }
+}
+
+/// Pointers of a separable step: input, depthwise and pointwise weights,
+/// bias, residual (the output when in place), scratch, output.
+type SepIo = (
+    *const f32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *mut f32,
+    *mut f32,
+);
+
+/// Output rows `r0..r0 + nr` of [`separable`].
+#[inline(always)]
+unsafe fn separable_block<
+    I: Isa,
+    const MR: usize,
+    const NV: usize,
+    const KH: usize,
+    const KW: usize,
+>(
+    g: &Window,
+    (co, kc): (usize, usize),
+    (dw_ep, pw_ep): (&Epilogue, &Epilogue),
+    (x, dw, pw, bias, res, scratch, y): SepIo,
+    (r0, nr): (usize, usize),
+) {
+    // SAFETY: the caller guarantees rows `r0..r0 + nr` are inside the output,
+    // `nr` depthwise rows fit the scratch, the operands' lengths, the ISA.
+    unsafe {
+        dw_rows::<I, KH, KW>(g, dw_ep, (r0, nr), x, dw, dw, dw, scratch);
+        let o = r0 * g.ow * co;
+        gemm::<I, MR, NV>(
+            (nr * g.ow, g.c, co, kc),
+            false,
+            pw_ep,
+            scratch,
+            g.c,
+            pw,
+            bias,
+            res.wrapping_add(o),
+            y.add(o),
+            co,
+        );
+    }
+}
+
+/// Dense layer over the last axis: `x.len() / ci` rows, weights `[ci, co]`
+/// packed in panels of `NV` vectors, bias padded; `ci` in blocks of at most
+/// `kc` (see `gemm`).
+///
+/// # Safety
+///
+/// The CPU supports `I`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn dense<I: Isa, const MR: usize, const NV: usize>(
+    ci: usize,
+    co: usize,
+    kc: usize,
+    ep: &Epilogue,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+) {
+    let cop = co.div_ceil(I::LANES) * I::LANES;
+    let rows = x.len() / ci;
+    assert!(w.len() >= ci * cop && (!ep.bias || bias.len() >= cop));
+    assert!(y.len() >= rows * co);
+    assert!(ep.residual != Residual::Separate || res.len() >= rows * co);
+    let yp = y.as_mut_ptr();
+    let rp = if ep.residual == Residual::Separate {
+        res.as_ptr()
+    } else {
+        yp as *const f32
+    };
+    // SAFETY: the lengths are checked above; the ISA is the caller's promise.
+    unsafe {
+        gemm::<I, MR, NV>(
+            (rows, ci, co, kc),
+            ep.relu_in,
+            ep,
+            x.as_ptr(),
+            ci,
+            w.as_ptr(),
+            bias.as_ptr(),
+            rp,
+            yp,
+            co,
+        );
+    }
+}
+
+/// `R` output pixels `ox0..ox0 + R` of row `oy` of a dense convolution, one
+/// column panel of `NV` vectors; `cols_ok` promises every horizontal tap is
+/// inside the input (required when `R > 1`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize>(
+    g: &Window,
+    co: usize,
+    ep: &Epilogue,
+    nlast: usize,
+    oy: usize,
+    ox0: usize,
+    rows_ok: bool,
+    cols_ok: bool,
+    x: *const f32,
+    b: *const f32,
+    bias: *const f32,
+    res: *const f32,
+    y: *mut f32,
+) {
+    // SAFETY: the caller guarantees the image at `x`, the panel at `b`, the
+    // output row at `y` (and `res`) offset by the panel, and the ISA.
+    unsafe {
+        let mut acc = [[I::zero(); NV]; R];
+        for ky in 0..g.kh {
+            let iy = (oy * g.sh + ky * g.dh).wrapping_sub(g.pt);
+            if !rows_ok && iy >= g.h {
+                continue;
+            }
+            for kx in 0..g.kw {
+                let ix = (ox0 * g.sw + kx * g.dw).wrapping_sub(g.pl);
+                if !cols_ok && ix >= g.w {
+                    continue;
+                }
+                let bt = b.add((ky * g.kw + kx) * g.c * NV * I::LANES);
+                let a = x.add((iy * g.w + ix) * g.c);
+                tile::<I, R, NV>(&mut acc, a, g.sw * g.c, g.c, ep.relu_in, bt, NO_PREFETCH);
+            }
+        }
+        let o = ox0 * co;
+        finish::<I, R, NV>(&acc, ep, nlast, bias, res.wrapping_add(o), y.add(o), co);
+    }
+}
+
+/// Output row `oy` of a dense convolution, one column panel of `NV` vectors:
+/// border pixels one at a time, the interior in tiles of `MR` pixels.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_row<I: Isa, const MR: usize, const NV: usize>(
+    g: &Window,
+    co: usize,
+    ep: &Epilogue,
+    nlast: usize,
+    oy: usize,
+    x: *const f32,
+    b: *const f32,
+    bias: *const f32,
+    res: *const f32,
+    y: *mut f32,
+) {
+    // SAFETY: as `conv_tile`, for every pixel of the row.
+    unsafe {
+        let rows_ok = row_inside(g, oy);
+        let (lo, hi) = interior(g.w, g.ow, g.kw, g.sw, g.dw, g.pl);
+        for ox in (0..lo).chain(hi..g.ow) {
+            conv_tile::<I, 1, NV>(g, co, ep, nlast, oy, ox, rows_ok, false, x, b, bias, res, y);
+        }
+        let tiles = (hi - lo) / MR;
+        for t in 0..tiles {
+            let ox = lo + t * MR;
+            conv_tile::<I, MR, NV>(g, co, ep, nlast, oy, ox, rows_ok, true, x, b, bias, res, y);
+        }
+        let mt = hi - lo - tiles * MR;
+        if mt > 0 {
+            let ox = lo + tiles * MR;
+            with_rows!(mt, RT => conv_tile::<I, RT, NV>(
+                g, co, ep, nlast, oy, ox, rows_ok, true, x, b, bias, res, y
+            ))
+        }
+    }
+}
+
+/// Dense 2-D convolution, NHWC, weights `[kh * kw * c, co]` packed in panels
+/// of `NV` vectors, bias padded. Output rows go by blocks of `rows`; within a
+/// block, column panel by column panel (so a panel stays in cache across the
+/// block), each row in tiles of `MR` pixels.
+///
+/// # Safety
+///
+/// The CPU supports `I`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn conv2d<I: Isa, const MR: usize, const NV: usize>(
+    g: &Window,
+    co: usize,
+    rows: usize,
+    ep: &Epilogue,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+) {
+    const {
+        assert!(
+            MR >= 1 && MR <= 15 && NV >= 1 && NV <= 4,
+            "tile out of range"
+        )
+    };
+    let cop = co.div_ceil(I::LANES) * I::LANES;
+    let kk = g.kh * g.kw * g.c;
+    let row = g.ow * co;
+    assert!(rows >= 1 && x.len() >= g.h * g.w * g.c && w.len() >= kk * cop);
+    assert!(y.len() >= g.oh * row && (!ep.bias || bias.len() >= cop));
+    assert!(ep.residual != Residual::Separate || res.len() >= g.oh * row);
+    let yp = y.as_mut_ptr();
+    let rp = if ep.residual == Residual::Separate {
+        res.as_ptr()
+    } else {
+        yp as *const f32
+    };
+    let io = (x.as_ptr(), w.as_ptr(), bias.as_ptr(), rp, yp);
+    let nb = g.oh / rows;
+    for b in 0..nb {
+        // SAFETY: the block's rows are inside the output, the lengths are
+        // checked above; the ISA is the caller's promise.
+        unsafe { conv_block::<I, MR, NV>(g, co, ep, io, b * rows, rows) };
+    }
+    if g.oh > nb * rows {
+        // SAFETY: as above, for the last, shorter block.
+        unsafe { conv_block::<I, MR, NV>(g, co, ep, io, nb * rows, g.oh - nb * rows) };
+    }
+}
+
+/// Pointers of a convolution step: input, packed weights, bias, residual
+/// (the output when in place), output.
+type ConvIo = (*const f32, *const f32, *const f32, *const f32, *mut f32);
+
+/// Output rows `r0..r0 + nrows` of [`conv2d`], panel by panel.
+#[inline(always)]
+unsafe fn conv_block<I: Isa, const MR: usize, const NV: usize>(
+    g: &Window,
+    co: usize,
+    ep: &Epilogue,
+    (x, w, bias, res, y): ConvIo,
+    r0: usize,
+    nrows: usize,
+) {
+    // SAFETY: the caller guarantees rows `r0..r0 + nrows` are inside the
+    // output, the operands' lengths, the ISA.
+    unsafe {
+        let l = I::LANES;
+        let (kk, row, nr) = (g.kh * g.kw * g.c, g.ow * co, NV * l);
+        let full = co / nr;
+        for p in 0..full {
+            let (b, bi) = (w.add(p * kk * nr), bias.wrapping_add(p * nr));
+            for oy in r0..r0 + nrows {
+                let o = oy * row + p * nr;
+                let (r, yo) = (res.wrapping_add(o), y.add(o));
+                conv_row::<I, MR, NV>(g, co, ep, l, oy, x, b, bi, r, yo);
+            }
+        }
+        let rem = co - full * nr;
+        if rem > 0 {
+            let nvt = rem.div_ceil(l);
+            let nlast = rem - (nvt - 1) * l;
+            let (b, bi) = (w.add(full * kk * nr), bias.wrapping_add(full * nr));
+            for oy in r0..r0 + nrows {
+                let o = oy * row + full * nr;
+                let (r, yo) = (res.wrapping_add(o), y.add(o));
+                with_vectors!(nvt, V => conv_row::<I, MR, V>(
+                    g, co, ep, nlast, oy, x, b, bi, r, yo
+                ))
+            }
+        }
+    }
+}
+
+/// Max or average pooling (average over the in-bounds taps), NHWC, with the
+/// epilogue's input ReLU, residual (separate or in place) and ReLU; sums in
+/// the scalar kernel's order, so results are identical to it.
+///
+/// # Safety
+///
+/// The CPU supports `I`'s instruction set.
+#[inline(always)]
+pub unsafe fn pool<I: Isa>(
+    g: &Window,
+    is_max: bool,
+    ep: &Epilogue,
+    x: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+) {
+    let (l, c) = (I::LANES, g.c);
+    assert!(x.len() >= g.h * g.w * c && y.len() >= g.oh * g.ow * c);
+    assert!(ep.residual != Residual::Separate || res.len() >= g.oh * g.ow * c);
+    let yp = y.as_mut_ptr();
+    let rp = if ep.residual == Residual::Separate {
+        res.as_ptr()
+    } else {
+        yp as *const f32
+    };
+    let xp = x.as_ptr();
+    let full = c / l;
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            for v in 0..full {
+                // SAFETY: the lengths are checked above; the ISA is the caller's promise.
+                unsafe { pool_vec::<I>(g, is_max, ep, (oy, ox), xp, rp, yp, v * l, l) };
+            }
+            if c > full * l {
+                // SAFETY: as above, for the last lanes.
+                unsafe {
+                    pool_vec::<I>(g, is_max, ep, (oy, ox), xp, rp, yp, full * l, c - full * l)
+                };
+            }
+        }
+    }
+}
+
+/// One channel vector (float offset `cv`, `n` lanes) of output pixel
+/// `(oy, ox)` of [`pool`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pool_vec<I: Isa>(
+    g: &Window,
+    is_max: bool,
+    ep: &Epilogue,
+    (oy, ox): (usize, usize),
+    x: *const f32,
+    res: *const f32,
+    y: *mut f32,
+    cv: usize,
+    n: usize,
+) {
+    // SAFETY: the caller guarantees the input image, the output pixel (and
+    // its residual) and the ISA.
+    unsafe {
+        let c = g.c;
+        let o = (oy * g.ow + ox) * c + cv;
+        let mut acc = I::splat(if is_max { f32::NEG_INFINITY } else { 0.0 });
+        let mut count = 0usize;
+        for ky in 0..g.kh {
+            let Some(iy) = tap(oy, ky, g.sh, 1, g.pt, g.h) else {
+                continue;
+            };
+            for kx in 0..g.kw {
+                let Some(ix) = tap(ox, kx, g.sw, 1, g.pl, g.w) else {
+                    continue;
+                };
+                let v = load_upto::<I>(x.add((iy * g.w + ix) * c + cv), n);
+                let v = relu_if::<I>(ep.relu_in, v);
+                acc = if is_max {
+                    I::max(v, acc)
+                } else {
+                    I::add(acc, v)
+                };
+                count += 1;
+            }
+        }
+        if !is_max {
+            acc = I::div(acc, I::splat(count as f32));
+        }
+        if ep.residual != Residual::None {
+            acc = I::add(acc, load_upto::<I>(res.add(o), n));
+        }
+        store_upto::<I>(y.add(o), relu_if::<I>(ep.relu, acc), n);
+    }
+}

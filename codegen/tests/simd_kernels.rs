@@ -1,0 +1,621 @@
+//! The x86 SIMD kernels against the scalar reference, on awkward shapes:
+//! channel counts that are not multiples of the vector (1, 3, 5, 17, 33, ..),
+//! odd and 1x1 images, strides 1 and 2, 'same' (extra pad bottom/right) and
+//! 'valid' padding, dilation, input ReLU, bias, residual (separate and in
+//! place), output ReLU, and every tail of the register tiles.
+//!
+//! Each ISA the CPU lacks is skipped with a printed note.
+//!
+//! Tolerance: the SIMD kernels accumulate with FMA (one rounding per
+//! multiply-add instead of two) and in a different order than the scalar
+//! kernels. The difference of two summation orders of `n` terms is bounded by
+//! about `n * 2^-24 * sum |terms|`, and in practice grows like `sqrt(n)`; we
+//! allow `1e-5 * sum |terms|` per output (the magnitude is the scalar kernel
+//! run on absolute values), which is far above the observed error (~1e-7)
+//! and far below any indexing or epilogue mistake (relative error ~1). Pooling
+//! has no reordering and must match exactly.
+
+#![cfg(target_arch = "x86_64")]
+
+use xcc_codegen::backends::kernels::scalar::{self, Epilogue, Residual, Window};
+use xcc_codegen::backends::kernels::{avx2, avx512, x86};
+use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes};
+
+/// SplitMix64: small, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[self.below(v.len())]
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
+            .collect()
+    }
+}
+
+macro_rules! isa_wrappers {
+    ($m:ident, $isa:ty, $feat:literal) => {
+        mod $m {
+            use super::*;
+
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn separable<
+                const MR: usize,
+                const NV: usize,
+                const KH: usize,
+                const KW: usize,
+            >(
+                g: &Window,
+                co: usize,
+                blocking: (usize, usize),
+                ep: &Epilogue,
+                x: &[f32],
+                dw: &[f32],
+                pw: &[f32],
+                bias: &[f32],
+                res: &[f32],
+                scratch: &mut [f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: the caller checked the CPU.
+                unsafe {
+                    x86::separable::<$isa, MR, NV, KH, KW>(
+                        g, co, blocking, ep, x, dw, pw, bias, res, scratch, y,
+                    )
+                }
+            }
+
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn depthwise<const KH: usize, const KW: usize>(
+                g: &Window,
+                ep: &Epilogue,
+                x: &[f32],
+                w: &[f32],
+                bias: &[f32],
+                res: &[f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: the caller checked the CPU.
+                unsafe { x86::depthwise::<$isa, KH, KW>(g, ep, x, w, bias, res, y) }
+            }
+
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn conv2d<const MR: usize, const NV: usize>(
+                g: &Window,
+                co: usize,
+                rows: usize,
+                ep: &Epilogue,
+                x: &[f32],
+                w: &[f32],
+                bias: &[f32],
+                res: &[f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: the caller checked the CPU.
+                unsafe { x86::conv2d::<$isa, MR, NV>(g, co, rows, ep, x, w, bias, res, y) }
+            }
+
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn dense<const MR: usize, const NV: usize>(
+                ci: usize,
+                co: usize,
+                kc: usize,
+                ep: &Epilogue,
+                x: &[f32],
+                w: &[f32],
+                bias: &[f32],
+                res: &[f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: the caller checked the CPU.
+                unsafe { x86::dense::<$isa, MR, NV>(ci, co, kc, ep, x, w, bias, res, y) }
+            }
+
+            #[target_feature(enable = $feat)]
+            pub unsafe fn pool(
+                g: &Window,
+                is_max: bool,
+                ep: &Epilogue,
+                x: &[f32],
+                res: &[f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: the caller checked the CPU.
+                unsafe { x86::pool::<$isa>(g, is_max, ep, x, res, y) }
+            }
+        }
+    };
+}
+
+isa_wrappers!(w2, avx2::Avx2, "avx2,fma");
+isa_wrappers!(
+    w512,
+    avx512::Avx512,
+    "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"
+);
+
+/// The instruction sets this CPU runs: (name, lanes).
+fn isas() -> Vec<(&'static str, usize)> {
+    let mut v = Vec::new();
+    if avx2::supported() {
+        v.push(("avx2", 8));
+    } else {
+        eprintln!("note: this CPU lacks AVX2+FMA; AVX2 kernels not tested");
+    }
+    if avx512::supported() {
+        v.push(("avx512", 16));
+    } else {
+        eprintln!("note: this CPU lacks AVX-512; AVX-512 kernels not tested");
+    }
+    v
+}
+
+/// A random window: kernel `k` x `k`, stride, dilation, 'same' or 'valid'.
+fn window(rng: &mut Rng, c: usize, k: usize, stride: usize, dil: usize, same: bool) -> Window {
+    let span = (k - 1) * dil + 1;
+    let min = if same { 1 } else { span };
+    let h = min + rng.below(9);
+    let w = min + rng.below(11);
+    let out = |i: usize| {
+        if same {
+            i.div_ceil(stride)
+        } else {
+            (i - span) / stride + 1
+        }
+    };
+    let pad = |i: usize, o: usize| {
+        if same {
+            ((o - 1) * stride + span).saturating_sub(i) / 2
+        } else {
+            0
+        }
+    };
+    let (oh, ow) = (out(h), out(w));
+    Window {
+        h,
+        w,
+        c,
+        oh,
+        ow,
+        kh: k,
+        kw: k,
+        sh: stride,
+        sw: stride,
+        dh: dil,
+        dw: dil,
+        pt: pad(h, oh),
+        pl: pad(w, ow),
+    }
+}
+
+fn epilogue(rng: &mut Rng, in_place_ok: bool) -> Epilogue {
+    let residual = match rng.below(3) {
+        0 => Residual::None,
+        1 => Residual::Separate,
+        _ if in_place_ok => Residual::InPlace,
+        _ => Residual::Separate,
+    };
+    Epilogue {
+        relu_in: rng.below(2) == 0,
+        bias: rng.below(3) != 0,
+        residual,
+        relu: rng.below(2) == 0,
+    }
+}
+
+/// The same epilogue on absolute values: no ReLUs (so every term counts).
+fn magnitude_epilogue(ep: &Epilogue) -> Epilogue {
+    Epilogue {
+        relu_in: false,
+        relu: false,
+        ..*ep
+    }
+}
+
+fn abs(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| x.abs()).collect()
+}
+
+/// Asserts `got` is within `1e-5 * mag` of `want`, element by element.
+fn check(what: &str, got: &[f32], want: &[f32], mag: &[f32]) {
+    assert_eq!(got.len(), want.len());
+    for (i, ((&g, &w), &m)) in got.iter().zip(want).zip(mag).enumerate() {
+        let tol = 1e-5 * m + 1e-30;
+        assert!(
+            (g - w).abs() <= tol,
+            "{what}: element {i}: got {g}, want {w} (tolerance {tol})"
+        );
+    }
+}
+
+/// Prefills the output with the residual when it is added in place.
+fn output(ep: &Epilogue, n: usize, res: &[f32]) -> Vec<f32> {
+    if ep.residual == Residual::InPlace {
+        res.to_vec()
+    } else {
+        vec![f32::NAN; n]
+    }
+}
+
+/// The residual slice a kernel sees.
+fn res_arg<'a>(ep: &Epilogue, res: &'a [f32]) -> &'a [f32] {
+    if ep.residual == Residual::Separate {
+        res
+    } else {
+        &[]
+    }
+}
+
+const CHANNELS: [usize; 9] = [1, 3, 5, 8, 16, 17, 24, 33, 40];
+
+/// Separable arguments: window, co, (rows, kc), epilogue, x, dw, pw, bias, res.
+type SepArgs<'a> = (
+    &'a Window,
+    usize,
+    (usize, usize),
+    &'a Epilogue,
+    &'a [f32],
+    &'a [f32],
+    &'a [f32],
+    &'a [f32],
+    &'a [f32],
+);
+
+/// AVX2 separable with a `K` x `K` depthwise kernel.
+///
+/// # Safety
+/// The CPU runs AVX2 and FMA.
+unsafe fn sep2<const MR: usize, const NV: usize, const K: usize>(
+    (g, co, b, ep, x, dw, pw, bias, res): SepArgs,
+    s: &mut [f32],
+    y: &mut [f32],
+) {
+    // SAFETY: the caller checked the CPU.
+    unsafe { w2::separable::<MR, NV, K, K>(g, co, b, ep, x, dw, pw, bias, res, s, y) }
+}
+
+/// AVX-512 separable with a `K` x `K` depthwise kernel.
+///
+/// # Safety
+/// The CPU runs AVX-512.
+unsafe fn sep512<const MR: usize, const NV: usize, const K: usize>(
+    (g, co, b, ep, x, dw, pw, bias, res): SepArgs,
+    s: &mut [f32],
+    y: &mut [f32],
+) {
+    // SAFETY: the caller checked the CPU.
+    unsafe { w512::separable::<MR, NV, K, K>(g, co, b, ep, x, dw, pw, bias, res, s, y) }
+}
+
+#[test]
+fn separable_matches_scalar() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(1);
+        for case in 0..160 {
+            let c = rng.pick(&CHANNELS);
+            let co = rng.pick(&CHANNELS);
+            let (k, stride, dil) =
+                rng.pick(&[(3, 1, 1), (3, 2, 1), (3, 1, 2), (1, 1, 1), (5, 1, 1)]);
+            let same = rng.below(2) == 0;
+            let g = window(&mut rng, c, k, stride, dil, same);
+            let ep = epilogue(&mut rng, true);
+            let rows = rng.pick(&[1, 2, 3, g.oh]).min(g.oh);
+            let kc = rng.pick(&[1, 4, 7, 256]);
+            let n = g.oh * g.ow * co;
+            let (x, dw, pw) = (rng.vec(g.h * g.w * c), rng.vec(k * k * c), rng.vec(c * co));
+            let (bias, res) = (rng.vec(co), rng.vec(n));
+            let mut want = output(&ep, n, &res);
+            let mut scratch = vec![0.0; g.ow * c];
+            let r = res_arg(&ep, &res);
+            scalar::separable(
+                &g,
+                1,
+                co,
+                &ep,
+                &x,
+                &dw,
+                &pw,
+                &bias,
+                r,
+                &mut scratch,
+                &mut want,
+            );
+            let mut mag = output(&ep, n, &abs(&res));
+            let (ax, adw, apw, ab, ar) = (abs(&x), abs(&dw), abs(&pw), abs(&bias), abs(r));
+            let mep = magnitude_epilogue(&ep);
+            scalar::separable(
+                &g,
+                1,
+                co,
+                &mep,
+                &ax,
+                &adw,
+                &apw,
+                &ab,
+                &ar,
+                &mut scratch,
+                &mut mag,
+            );
+            let dwp = pack_depthwise(&dw, k * k, c, lanes);
+            let bp = pad_lanes(&bias, lanes);
+            let mut s = vec![0.0; rows * g.ow * c];
+            let tile = case % 3;
+            let (mr, nv) = match (isa, tile, k) {
+                ("avx2", 0, 3) | ("avx2", _, 1 | 5) => (6, 2),
+                ("avx512", 0, 3) | ("avx512", _, 1 | 5) => (14, 2),
+                (_, 1, _) => (5, 3),
+                _ => (1, 1),
+            };
+            let pwp = pack_gemm(&pw, c, co, nv, lanes);
+            let mut got = output(&ep, n, &res);
+            let args = (
+                &g,
+                co,
+                (rows, kc),
+                &ep,
+                &x[..],
+                &dwp[..],
+                &pwp[..],
+                &bp[..],
+                r,
+            );
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                match (isa, tile, k) {
+                    ("avx2", 0, 3) => sep2::<6, 2, 3>(args, &mut s, &mut got),
+                    ("avx2", 1, 3) => sep2::<5, 3, 3>(args, &mut s, &mut got),
+                    ("avx2", _, 3) => sep2::<1, 1, 3>(args, &mut s, &mut got),
+                    ("avx2", _, 1) => sep2::<6, 2, 1>(args, &mut s, &mut got),
+                    ("avx2", _, _) => sep2::<6, 2, 5>(args, &mut s, &mut got),
+                    (_, 0, 3) => sep512::<14, 2, 3>(args, &mut s, &mut got),
+                    (_, 1, 3) => sep512::<5, 3, 3>(args, &mut s, &mut got),
+                    (_, _, 3) => sep512::<1, 1, 3>(args, &mut s, &mut got),
+                    (_, _, 1) => sep512::<14, 2, 1>(args, &mut s, &mut got),
+                    _ => sep512::<14, 2, 5>(args, &mut s, &mut got),
+                }
+            }
+            let what = format!("{isa} separable case {case} {g:?} co={co} rows={rows} kc={kc} {ep:?} tile {mr}x{nv}");
+            check(&what, &got, &want, &mag);
+        }
+    }
+}
+
+#[test]
+fn depthwise_matches_scalar() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(2);
+        for case in 0..120 {
+            let c = rng.pick(&CHANNELS);
+            let (k, stride, dil) =
+                rng.pick(&[(3, 1, 1), (3, 2, 1), (3, 1, 2), (3, 2, 2), (5, 2, 1)]);
+            let same = rng.below(2) == 0;
+            let g = window(&mut rng, c, k, stride, dil, same);
+            let ep = epilogue(&mut rng, false);
+            let n = g.oh * g.ow * c;
+            let (x, w, bias, res) = (
+                rng.vec(g.h * g.w * c),
+                rng.vec(k * k * c),
+                rng.vec(c),
+                rng.vec(n),
+            );
+            let r = res_arg(&ep, &res);
+            let mut want = vec![0.0; n];
+            scalar::depthwise(&g, 1, &ep, &x, &w, &bias, r, &mut want);
+            let mut mag = vec![0.0; n];
+            let mep = magnitude_epilogue(&ep);
+            scalar::depthwise(
+                &g,
+                1,
+                &mep,
+                &abs(&x),
+                &abs(&w),
+                &abs(&bias),
+                &abs(r),
+                &mut mag,
+            );
+            let (wp, bp) = (pack_depthwise(&w, k * k, c, lanes), pad_lanes(&bias, lanes));
+            let mut got = vec![f32::NAN; n];
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                match (isa, k) {
+                    ("avx2", 3) => w2::depthwise::<3, 3>(&g, &ep, &x, &wp, &bp, r, &mut got),
+                    ("avx2", _) => w2::depthwise::<5, 5>(&g, &ep, &x, &wp, &bp, r, &mut got),
+                    (_, 3) => w512::depthwise::<3, 3>(&g, &ep, &x, &wp, &bp, r, &mut got),
+                    _ => w512::depthwise::<5, 5>(&g, &ep, &x, &wp, &bp, r, &mut got),
+                }
+            }
+            check(
+                &format!("{isa} depthwise case {case} {g:?} {ep:?}"),
+                &got,
+                &want,
+                &mag,
+            );
+        }
+    }
+}
+
+#[test]
+fn conv2d_matches_scalar() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(3);
+        for case in 0..160 {
+            let c = rng.pick(&[1, 3, 5, 17, 32]);
+            let co = rng.pick(&CHANNELS);
+            let (k, stride, dil) =
+                rng.pick(&[(3, 1, 1), (3, 2, 1), (1, 2, 1), (1, 1, 1), (3, 1, 2)]);
+            let same = rng.below(2) == 0;
+            let g = window(&mut rng, c, k, stride, dil, same);
+            let ep = epilogue(&mut rng, true);
+            let rows = rng.pick(&[1, 2, g.oh]).min(g.oh);
+            let n = g.oh * g.ow * co;
+            let (x, w) = (rng.vec(g.h * g.w * c), rng.vec(k * k * c * co));
+            let (bias, res) = (rng.vec(co), rng.vec(n));
+            let r = res_arg(&ep, &res);
+            let mut want = output(&ep, n, &res);
+            scalar::conv2d(&g, co, &ep, &x, &w, &bias, r, &mut want);
+            let mut mag = output(&ep, n, &abs(&res));
+            let mep = magnitude_epilogue(&ep);
+            scalar::conv2d(
+                &g,
+                co,
+                &mep,
+                &abs(&x),
+                &abs(&w),
+                &abs(&bias),
+                &abs(r),
+                &mut mag,
+            );
+            let tile = case % 3;
+            let nv = match tile {
+                0 => 2,
+                1 => 4,
+                _ => 1,
+            };
+            let wp = pack_gemm(&w, k * k * c, co, nv, lanes);
+            let bp = pad_lanes(&bias, lanes);
+            let mut got = output(&ep, n, &res);
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                match (isa, tile) {
+                    ("avx2", 0) => w2::conv2d::<6, 2>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
+                    ("avx2", 1) => w2::conv2d::<3, 4>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
+                    ("avx2", _) => {
+                        w2::conv2d::<15, 1>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got)
+                    }
+                    (_, 0) => w512::conv2d::<14, 2>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
+                    (_, 1) => w512::conv2d::<6, 4>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
+                    _ => w512::conv2d::<15, 1>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
+                }
+            }
+            let what = format!("{isa} conv2d case {case} {g:?} co={co} rows={rows} {ep:?}");
+            check(&what, &got, &want, &mag);
+        }
+    }
+}
+
+#[test]
+fn dense_matches_scalar() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(4);
+        for case in 0..80 {
+            let ci = rng.pick(&[1, 3, 17, 33, 64, 100]);
+            let co = rng.pick(&[1, 5, 17, 33, 64, 100]);
+            let rows = rng.pick(&[1, 2, 7, 20]);
+            let kc = rng.pick(&[1, 5, 16, 256]);
+            let ep = epilogue(&mut rng, true);
+            let n = rows * co;
+            let (x, w, bias, res) = (
+                rng.vec(rows * ci),
+                rng.vec(ci * co),
+                rng.vec(co),
+                rng.vec(n),
+            );
+            let r = res_arg(&ep, &res);
+            let mut want = output(&ep, n, &res);
+            scalar::dense(ci, co, &ep, &x, &w, &bias, r, &mut want);
+            let mut mag = output(&ep, n, &abs(&res));
+            let mep = magnitude_epilogue(&ep);
+            scalar::dense(
+                ci,
+                co,
+                &mep,
+                &abs(&x),
+                &abs(&w),
+                &abs(&bias),
+                &abs(r),
+                &mut mag,
+            );
+            let nv = if isa == "avx2" { 2 } else { 4 };
+            let (wp, bp) = (pack_gemm(&w, ci, co, nv, lanes), pad_lanes(&bias, lanes));
+            let mut got = output(&ep, n, &res);
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                if isa == "avx2" {
+                    w2::dense::<6, 2>(ci, co, kc, &ep, &x, &wp, &bp, r, &mut got);
+                } else {
+                    w512::dense::<7, 4>(ci, co, kc, &ep, &x, &wp, &bp, r, &mut got);
+                }
+            }
+            check(
+                &format!("{isa} dense case {case} ci={ci} co={co} rows={rows} kc={kc} {ep:?}"),
+                &got,
+                &want,
+                &mag,
+            );
+        }
+    }
+}
+
+#[test]
+fn pool_matches_scalar_exactly() {
+    for (isa, _) in isas() {
+        let mut rng = Rng(5);
+        for case in 0..100 {
+            let c = rng.pick(&CHANNELS);
+            let (k, stride) = rng.pick(&[(3, 2), (3, 1), (2, 2), (1, 1)]);
+            let same = rng.below(2) == 0;
+            let g = window(&mut rng, c, k, stride, 1, same);
+            let mut ep = epilogue(&mut rng, true);
+            ep.bias = false;
+            let is_max = rng.below(2) == 0;
+            let n = g.oh * g.ow * c;
+            let (x, res) = (rng.vec(g.h * g.w * c), rng.vec(n));
+            let r = res_arg(&ep, &res);
+            let mut want = output(&ep, n, &res);
+            if is_max {
+                scalar::max_pool(&g, &ep, &x, r, &mut want);
+            } else {
+                scalar::avg_pool(&g, &ep, &x, r, &mut want);
+            }
+            let mut got = output(&ep, n, &res);
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                if isa == "avx2" {
+                    w2::pool(&g, is_max, &ep, &x, r, &mut got);
+                } else {
+                    w512::pool(&g, is_max, &ep, &x, r, &mut got);
+                }
+            }
+            assert_eq!(
+                got, want,
+                "{isa} pool case {case} {g:?} max={is_max} {ep:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn packing_layouts() {
+    // [k=2, n=5] into panels of 1 vector of 2 lanes: widths 2, 2, 2 (padded).
+    let w: Vec<f32> = (0..10).map(|v| v as f32).collect();
+    assert_eq!(
+        pack_gemm(&w, 2, 5, 1, 2),
+        [0., 1., 5., 6., 2., 3., 7., 8., 4., 0., 9., 0.]
+    );
+    // Panels of 2 vectors: widths 4, then the narrowed last panel of 2.
+    assert_eq!(
+        pack_gemm(&w, 2, 5, 2, 2),
+        [0., 1., 2., 3., 5., 6., 7., 8., 4., 0., 9., 0.]
+    );
+    assert_eq!(
+        pack_depthwise(&[1., 2., 3., 4., 5., 6.], 2, 3, 4),
+        [1., 2., 3., 0., 4., 5., 6., 0.]
+    );
+    assert_eq!(pad_lanes(&[1., 2., 3.], 8).len(), 8);
+}
