@@ -16,3 +16,7 @@ pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 #[path = "x86/avx512.rs"]
 pub mod avx512;
+
+#[cfg(target_arch = "aarch64")]
+#[path = "arm/neon.rs"]
+pub mod neon;

@@ -6,6 +6,7 @@
 //! are tested directly against each other) and copied verbatim into every
 //! generated model.
 
+pub mod arm;
 pub mod kernels;
 pub mod scalar;
 pub mod x86;
@@ -23,6 +24,8 @@ pub enum Target {
     Avx2,
     /// x86-64 with AVX-512 (F, VL, BW, DQ) and FMA.
     Avx512,
+    /// aarch64 with NEON (Advanced SIMD, part of the aarch64 baseline).
+    Neon,
     /// The best of the above on the machine running the compiler, resolved
     /// when the model is compiled (see [`Target::resolve`]).
     Native,
@@ -30,7 +33,13 @@ pub enum Target {
 
 impl Target {
     /// Every target, in the order of the CLI's `--target` choices.
-    pub const ALL: [Target; 4] = [Target::Scalar, Target::Avx2, Target::Avx512, Target::Native];
+    pub const ALL: [Target; 5] = [
+        Target::Scalar,
+        Target::Avx2,
+        Target::Avx512,
+        Target::Neon,
+        Target::Native,
+    ];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -38,6 +47,7 @@ impl Target {
             Target::Scalar => "scalar",
             Target::Avx2 => "avx2",
             Target::Avx512 => "avx512",
+            Target::Neon => "neon",
             Target::Native => "native",
         }
     }
@@ -61,6 +71,7 @@ impl Target {
         match self.resolve() {
             Target::Avx2 => Box::new(x86::X86Backend::new(x86::Simd::Avx2)),
             Target::Avx512 => Box::new(x86::X86Backend::new(x86::Simd::Avx512)),
+            Target::Neon => Box::new(arm::NeonBackend),
             _ => Box::new(scalar::ScalarBackend),
         }
     }
@@ -78,8 +89,15 @@ fn native() -> Target {
     }
 }
 
+/// The best instruction set of the machine running the compiler: NEON is
+/// part of the aarch64 baseline.
+#[cfg(target_arch = "aarch64")]
+fn native() -> Target {
+    Target::Neon
+}
+
 /// The best instruction set of the machine running the compiler.
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn native() -> Target {
     Target::Scalar
 }
