@@ -567,7 +567,7 @@ fn profile_model(
     println!(
         "total: {:.3} ms (sum of step medians, {runs} runs, target {}), {:.1} GFLOP/s",
         total / 1e3,
-        target.name(),
+        target.resolve().name(),
         2.0 * total_macs as f64 / (total * 1e3)
     );
     Ok(())
