@@ -4,7 +4,9 @@
 //!   `XCC_XCEPTION_WEIGHTS` (safetensors or Keras) or else synthetic seed 42;
 //! - `tiny_xception`: `xception-spec/specs/tiny_xception.json`, synthetic seed 7;
 //! - `fer`: the fer2013 mini-Xception with its real weights, straight from the
-//!   Keras file `xception-spec/fixtures/emotion_model.hdf5`.
+//!   Keras file `xception-spec/fixtures/emotion_model.hdf5`;
+//! - `awkward`: `generated/specs/awkward.json`, synthetic seed 5: steps that read
+//!   one tensor twice and in-place residuals, checked against the interpreter.
 //!
 //! `XCC_TARGET` picks the instruction set (default `scalar`).
 
@@ -37,7 +39,11 @@ fn main() -> ExitCode {
     let fer = Builder::new(fixtures.join("emotion_model.hdf5"))
         .name("fer")
         .target(target);
-    for b in [xception, tiny, fer] {
+    let awkward = Builder::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/awkward.json"))
+        .name("awkward")
+        .seed(5)
+        .target(target);
+    for b in [xception, tiny, fer, awkward] {
         if let Err(e) = b.generate() {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;

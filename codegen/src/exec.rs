@@ -4,6 +4,7 @@
 //! interpreter on many graphs without compiling generated code.
 
 use crate::backends::kernels::scalar::{self as k, Epilogue, Residual, Window};
+use crate::emit::{self, Source};
 use crate::ir::{Geom, Kernel, Program, Step};
 use crate::plan::{self, MemoryPlan};
 
@@ -50,24 +51,35 @@ pub fn run(p: &Program, input: &[f32]) -> (Vec<f32>, Vec<Vec<f32>>) {
 }
 
 fn run_step(p: &Program, mp: &MemoryPlan, i: usize, s: &Step, input: &[f32], arena: &mut [f32]) {
-    let out_r = mp.region(s.output);
-    let read = |arena: &[f32], t: usize| -> Vec<f32> {
-        if t == p.input {
-            input.to_vec()
-        } else {
-            let r = mp.region(t);
-            arena[r.offset..r.offset + r.len].to_vec()
+    // The same bindings as emitted code, held to the same rule as
+    // `xcc_runtime::regions::many`: the step's regions are pairwise disjoint.
+    let b = emit::bindings(p, mp, i);
+    for (k, r) in b.regions.iter().enumerate() {
+        for q in &b.regions[k + 1..] {
+            let disjoint = r.len == 0
+                || q.len == 0
+                || r.offset + r.len <= q.offset
+                || q.offset + q.len <= r.offset;
+            assert!(disjoint, "step {i} '{}': regions overlap", s.name);
+        }
+    }
+    let out_r = b.regions[0];
+    let read = |arena: &[f32], src: Source| -> Vec<f32> {
+        match src {
+            Source::ModelInput => input.to_vec(),
+            Source::Output => arena[out_r.offset..out_r.offset + out_r.len].to_vec(),
+            Source::Region(k) => {
+                arena[b.regions[k].offset..b.regions[k].offset + b.regions[k].len].to_vec()
+            }
+            Source::Nothing => Vec::new(),
         }
     };
-    let aliased = s
-        .inputs
-        .iter()
-        .position(|&t| t != p.input && mp.region(t) == out_r);
-    let xs: Vec<Vec<f32>> = s.inputs.iter().map(|&t| read(arena, t)).collect();
-    let (res, res_mode) = match s.epilogue.residual {
-        None => (Vec::new(), Residual::None),
-        Some(t) if t != p.input && mp.region(t) == out_r => (Vec::new(), Residual::InPlace),
-        Some(t) => (read(arena, t), Residual::Separate),
+    let aliased = b.inputs.iter().position(|&src| src == Source::Output);
+    let xs: Vec<Vec<f32>> = b.inputs.iter().map(|&src| read(arena, src)).collect();
+    let (res, res_mode) = match b.residual {
+        Source::Nothing => (Vec::new(), Residual::None),
+        Source::Output => (Vec::new(), Residual::InPlace),
+        src => (read(arena, src), Residual::Separate),
     };
     let ep = Epilogue {
         relu_in: s.relu_in,

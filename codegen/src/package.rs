@@ -17,7 +17,71 @@ pub fn runtime_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime")
 }
 
-/// A crate name made of `[a-z0-9_]`, starting with a letter.
+/// Names a crate may not take: Rust keywords and the crates generated code
+/// and its runner refer to.
+const RESERVED: [&str; 58] = [
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "gen",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+    "xcc_runtime",
+    "union",
+];
+
+/// A crate name made of `[a-z0-9_]`, starting with a letter, not a keyword
+/// nor the name of a crate the generated code uses.
 pub fn crate_name(raw: &str) -> String {
     let mut s: String = raw
         .chars()
@@ -30,10 +94,26 @@ pub fn crate_name(raw: &str) -> String {
             }
         })
         .collect();
-    if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
+    if !s.starts_with(|c: char| c.is_ascii_lowercase()) || RESERVED.contains(&s.as_str()) {
         s.insert_str(0, "model_");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crate_name;
+
+    #[test]
+    fn crate_names_are_safe() {
+        assert_eq!(crate_name("xception"), "xception");
+        assert_eq!(crate_name("Fn"), "model_fn");
+        assert_eq!(crate_name("self"), "model_self");
+        assert_eq!(crate_name("std"), "model_std");
+        assert_eq!(crate_name("xcc-runtime"), "model_xcc_runtime");
+        assert_eq!(crate_name("9lives"), "model_9lives");
+        assert_eq!(crate_name("a\"); b"), "a____b");
+    }
 }
 
 const RUNNER: &str = r#"//! Runs the model on a raw little-endian f32 input file and writes the raw

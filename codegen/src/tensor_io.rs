@@ -176,7 +176,8 @@ pub fn decode_image(
 
 /// Reads a model input of `want` = `[h, w, c]`: a `.npy` (taken as already
 /// preprocessed; shape `[h,w,c]` or `[1,h,w,c]`) or an image (channels
-/// converted as PIL does: gray = (299 R + 587 G + 114 B) / 1000, rounded; or
+/// converted as Pillow's `convert("L")` does: gray = (19595 R + 38470 G + 7471 B
+/// + 2^15) >> 16; or
 /// gray replicated to RGB), then `pre` per pixel.
 ///
 /// `detgen:SEED` instead of a file gives the deterministic generator's input
@@ -222,8 +223,9 @@ pub fn read_input(path: &Path, want: &[usize], pre: Preprocess) -> Result<Vec<f3
         (3, 1) => px
             .chunks_exact(3)
             .map(|p| {
-                let l = u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114;
-                ((l + 500) / 1000) as u8
+                // Pillow's `convert("L")`: ITU-R 601-2 luma in 16-bit fixed point.
+                let l = u32::from(p[0]) * 19595 + u32::from(p[1]) * 38470 + u32::from(p[2]) * 7471;
+                ((l + 0x8000) >> 16) as u8
             })
             .collect(),
         (1, 3) => px.iter().flat_map(|&g| [g, g, g]).collect(),

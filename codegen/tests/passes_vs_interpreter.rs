@@ -169,3 +169,16 @@ fn every_op_and_fusion_matches_interpreter() {
         spec_check(&json, 3);
     }
 }
+
+/// Graphs whose steps read one tensor twice (`Add(x, x)`, a conv whose input
+/// is also its fused residual, max-pool + add of the same tensor, an unfolded
+/// BN added to its own input) and a Dense with ReLU-on-load and an in-place
+/// residual: `generated/specs/awkward.json`, also compiled by `generated/`.
+#[test]
+fn repeated_operands_and_in_place_residuals_match_interpreter() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../generated/specs/awkward.json"),
+    )
+    .unwrap();
+    spec_check(&text, 5);
+}

@@ -28,3 +28,9 @@ pub mod tiny_xception {
 pub mod fer {
     include!(concat!(env!("OUT_DIR"), "/fer.rs"));
 }
+
+/// A small graph of awkward cases (a tensor read twice by one step, in-place
+/// residuals after ReLU-on-load), seed-5 weights; tested against the interpreter.
+pub mod awkward {
+    include!(concat!(env!("OUT_DIR"), "/awkward.rs"));
+}

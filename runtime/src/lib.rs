@@ -97,64 +97,27 @@ pub fn weights_f32<const B: usize>(blob: &'static Aligned64<[u8; B]>) -> &'stati
 
 /// Disjoint views into an arena for one step.
 pub mod regions {
-    /// `(read, write)`: a read-only region and a disjoint writable region.
-    ///
-    /// Panics when the regions overlap or fall outside `arena`: generated code
-    /// passes constants from its memory plan, so this never happens in a
-    /// correct plan and the checks fold away.
-    #[inline(always)]
-    pub fn read_write(
-        arena: &mut [f32],
-        read: (usize, usize),
-        write: (usize, usize),
-    ) -> (&[f32], &mut [f32]) {
-        let (r, w) = pair(arena, read, write);
-        (r, w)
-    }
-
-    /// Two disjoint writable regions `(a, b)`.
-    #[inline(always)]
-    pub fn pair(
-        arena: &mut [f32],
-        a: (usize, usize),
-        b: (usize, usize),
-    ) -> (&mut [f32], &mut [f32]) {
-        let (a_off, a_len) = a;
-        let (b_off, b_len) = b;
-        assert!(
-            a_off + a_len <= b_off || b_off + b_len <= a_off,
-            "regions overlap"
-        );
-        if a_off < b_off {
-            let (lo, hi) = arena.split_at_mut(b_off);
-            (&mut lo[a_off..a_off + a_len], &mut hi[..b_len])
-        } else {
-            let (lo, hi) = arena.split_at_mut(a_off);
-            (&mut hi[..a_len], &mut lo[b_off..b_off + b_len])
-        }
-    }
-
-    /// Up to four pairwise-disjoint regions, returned in the order given.
+    /// `K` pairwise-disjoint regions `(offset, len)`, returned in the order given.
     /// Regions of length 0 are returned as empty slices.
     #[inline(always)]
     pub fn many<const K: usize>(
         arena: &mut [f32],
         regions: [(usize, usize); K],
     ) -> [&mut [f32]; K] {
-        for i in 0..K {
-            for j in i + 1..K {
-                let (a, al) = regions[i];
-                let (b, bl) = regions[j];
+        for (i, &(a, al)) in regions.iter().enumerate() {
+            assert!(
+                a.checked_add(al).is_some_and(|end| end <= arena.len()),
+                "region out of arena"
+            );
+            for &(b, bl) in &regions[i + 1..] {
+                // `a + al` is checked above; `b + bl` saturates until its own check.
                 assert!(
-                    al == 0 || bl == 0 || a + al <= b || b + bl <= a,
+                    al == 0 || bl == 0 || a + al <= b || b.saturating_add(bl) <= a,
                     "regions overlap"
                 );
             }
-            assert!(
-                regions[i].0 + regions[i].1 <= arena.len(),
-                "region out of arena"
-            );
         }
+
         let base = arena.as_mut_ptr();
         // SAFETY: every region lies inside `arena` and non-empty regions are pairwise
         // disjoint (asserted above), so the returned mutable slices never alias, and
@@ -168,27 +131,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pair_returns_disjoint_regions_in_order() {
-        let mut a: [f32; 10] = core::array::from_fn(|i| i as f32);
-        let (x, y) = regions::pair(&mut a, (6, 2), (1, 3));
-        assert_eq!(x, &[6.0, 7.0]);
-        assert_eq!(y, &[1.0, 2.0, 3.0]);
-    }
-
-    #[test]
-    #[should_panic(expected = "regions overlap")]
-    fn pair_rejects_overlap() {
-        let mut a = [0.0f32; 10];
-        let _ = regions::pair(&mut a, (0, 5), (4, 2));
-    }
-
-    #[test]
     fn many_allows_empty_and_checks_bounds() {
         let mut a: [f32; 8] = core::array::from_fn(|i| i as f32);
         let [p, q, r] = regions::many(&mut a, [(0, 2), (0, 0), (4, 4)]);
         assert_eq!(p, &[0.0, 1.0]);
         assert!(q.is_empty());
         assert_eq!(r, &[4.0, 5.0, 6.0, 7.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "region out of arena")]
+    fn many_rejects_overflowing_regions() {
+        let mut a = [0.0f32; 8];
+        let _ = regions::many(&mut a, [(usize::MAX, 2)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "regions overlap")]
+    fn many_rejects_overlap() {
+        let mut a = [0.0f32; 10];
+        let _ = regions::many(&mut a, [(0, 5), (4, 2)]);
     }
 
     #[test]

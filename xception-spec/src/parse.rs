@@ -144,7 +144,9 @@ pub fn from_file(path: impl AsRef<Path>) -> Result<Spec, SpecError> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| SpecError::at("", format!("cannot read spec: {e}")).in_file(&shown))?;
-    from_json_str(&text).map_err(|e| e.in_file(&shown))
+    // A UTF-8 byte-order mark (some editors write one) is not JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    from_json_str(text).map_err(|e| e.in_file(&shown))
 }
 
 impl Spec {

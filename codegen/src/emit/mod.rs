@@ -14,7 +14,7 @@ use quote::{format_ident, quote};
 
 use crate::backends::{Backend, KernelModule, StepArgs};
 use crate::error::CompileError;
-use crate::ir::Program;
+use crate::ir::{Program, TensorId};
 use crate::plan::{self, MemoryPlan, ALIGN_FLOATS};
 
 /// How the generated source finds its weight blob.
@@ -80,6 +80,72 @@ fn region_tuple(r: plan::Region) -> TokenStream {
     quote!((#o, #l))
 }
 
+/// Where a step reads one operand from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The caller's input buffer.
+    ModelInput,
+    /// The step's own output region (in place: an element-wise input, or the residual).
+    Output,
+    /// `regions[k]` of the step's [`StepBindings`].
+    Region(usize),
+    /// Nothing (no residual).
+    Nothing,
+}
+
+/// The arena regions one step touches and how its operands map onto them.
+/// Each tensor gets one region even when the step reads it twice (`Add(x, x)`,
+/// or an input that is also the residual), so the regions are pairwise
+/// disjoint, as `xcc_runtime::regions::many` requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepBindings {
+    /// `regions[0]` is the output; then read regions; then the scratch, if any.
+    pub regions: Vec<plan::Region>,
+    /// Per input, where it is read from.
+    pub inputs: Vec<Source>,
+    /// Where the residual is read from.
+    pub residual: Source,
+    /// Index of the scratch region.
+    pub scratch: Option<usize>,
+}
+
+/// The bindings of step `i` under plan `mp`.
+pub fn bindings(p: &Program, mp: &MemoryPlan, i: usize) -> StepBindings {
+    let s = &p.steps[i];
+    let out_r = mp.region(s.output);
+    let mut regions = vec![out_r];
+    let mut bound: Vec<(TensorId, usize)> = Vec::new();
+    let mut bind = |t: TensorId, regions: &mut Vec<plan::Region>| -> Source {
+        if t == p.input {
+            return Source::ModelInput;
+        }
+        if mp.region(t) == out_r {
+            return Source::Output;
+        }
+        if let Some(&(_, k)) = bound.iter().find(|(b, _)| *b == t) {
+            return Source::Region(k);
+        }
+        regions.push(mp.region(t));
+        bound.push((t, regions.len() - 1));
+        Source::Region(regions.len() - 1)
+    };
+    let inputs = s.inputs.iter().map(|&t| bind(t, &mut regions)).collect();
+    let residual = match s.epilogue.residual {
+        None => Source::Nothing,
+        Some(t) => bind(t, &mut regions),
+    };
+    let scratch = (mp.scratch[i].len > 0).then(|| {
+        regions.push(mp.scratch[i]);
+        regions.len() - 1
+    });
+    StepBindings {
+        regions,
+        inputs,
+        residual,
+        scratch,
+    }
+}
+
 /// Emits `p` (scheduled) for `backend`.
 pub fn emit(
     p: &Program,
@@ -115,41 +181,40 @@ pub fn emit(
     let mut step_idents = Vec::new();
     for (i, s) in p.steps.iter().enumerate() {
         let id = ident::step_ident(i, &s.name);
-        let out_r = mp.region(s.output);
-        // Arena regions this step touches, the output first.
-        let mut regions = vec![region_tuple(out_r)];
-        let mut names = vec![quote!(y)];
-        let mut inputs = Vec::new();
-        let mut aliased = None;
-        for (k, &t) in s.inputs.iter().enumerate() {
-            if t == p.input {
-                inputs.push(quote!(input));
-            } else if mp.region(t) == out_r {
-                aliased = Some(k);
-                inputs.push(quote!(y));
-            } else {
-                let n = format_ident!("x{}", k);
-                regions.push(region_tuple(mp.region(t)));
-                names.push(quote!(#n));
-                inputs.push(quote!(#n));
-            }
-        }
-        let (residual, residual_in_place) = match s.epilogue.residual {
-            None => (quote!(&[]), false),
-            Some(t) if t == p.input => (quote!(input), false),
-            Some(t) if mp.region(t) == out_r => (quote!(&[]), true),
-            Some(t) => {
-                regions.push(region_tuple(mp.region(t)));
-                names.push(quote!(res));
-                (quote!(res), false)
-            }
+        let b = bindings(p, &mp, i);
+        let names: Vec<TokenStream> = b
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(k, _)| match k {
+                0 => quote!(y),
+                k if Some(k) == b.scratch => quote!(scratch),
+                k => {
+                    let n = format_ident!("r{}", k);
+                    quote!(#n)
+                }
+            })
+            .collect();
+        let source = |src: Source| match src {
+            Source::ModelInput => quote!(input),
+            Source::Output | Source::Nothing => quote!(&[]),
+            Source::Region(k) => names[k].clone(),
         };
-        let scratch_expr = if mp.scratch[i].len > 0 {
-            regions.push(region_tuple(mp.scratch[i]));
-            names.push(quote!(scratch));
-            quote!(scratch)
-        } else {
-            quote!(&mut [])
+        let inputs: Vec<TokenStream> = b
+            .inputs
+            .iter()
+            .map(|&src| match src {
+                Source::Output => quote!(y),
+                src => source(src),
+            })
+            .collect();
+        let residual = source(b.residual);
+        let residual_in_place = b.residual == Source::Output;
+        let aliased = b.inputs.iter().position(|&src| src == Source::Output);
+        let regions: Vec<TokenStream> = b.regions.iter().map(|&r| region_tuple(r)).collect();
+        let scratch_expr = match b.scratch {
+            Some(k) => names[k].clone(),
+            None => quote!(&mut []),
         };
         let consts: Vec<TokenStream> = step_consts[i]
             .iter()
@@ -171,9 +236,9 @@ pub fn emit(
         let k = regions.len();
         let bind_reads: Vec<TokenStream> = names
             .iter()
-            .skip(1)
-            .filter(|n| n.to_string() != "scratch")
-            .map(|n| quote!(let #n: &[f32] = #n;))
+            .enumerate()
+            .filter(|&(k, _)| k != 0 && Some(k) != b.scratch)
+            .map(|(_, n)| quote!(let #n: &[f32] = #n;))
             .collect();
         let doc = Literal::string(&format!(
             "Step {i}: `{}` ({}), output {}.",

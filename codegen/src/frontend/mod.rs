@@ -35,10 +35,13 @@ pub fn model_kind(path: &Path) -> Result<ModelKind, CompileError> {
             path.display()
         )));
     }
-    let mut head = [0u8; 64];
+    let mut head = [0u8; 4096];
     let mut f = std::fs::File::open(path).map_err(io)?;
     let n = f.read(&mut head).map_err(io)?;
-    let first = head[..n].iter().find(|b| !b.is_ascii_whitespace());
+    let text = head[..n]
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&head[..n]);
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
     Ok(if first == Some(&b'{') {
         ModelKind::Spec
     } else {

@@ -148,10 +148,10 @@ fn step_0_t_conv1_t_conv1_bn_t_conv1_act(arena: &mut [f32], input: &[f32]) {
 #[inline(never)]
 fn step_1_t_conv2_t_conv2_bn_t_conv2_act(arena: &mut [f32], _input: &[f32]) {
     let w = weights();
-    let [y, x0] = xcc_runtime::regions::many::<
+    let [y, r1] = xcc_runtime::regions::many::<
         2usize,
     >(arena, [(5408usize, 2704usize), (0usize, 1800usize)]);
-    let x0: &[f32] = x0;
+    let r1: &[f32] = r1;
     kernels::scalar::conv2d(
         &kernels::scalar::Window {
             h: 15usize,
@@ -175,7 +175,7 @@ fn step_1_t_conv2_t_conv2_bn_t_conv2_act(arena: &mut [f32], _input: &[f32]) {
             residual: kernels::scalar::Residual::None,
             relu: true,
         },
-        x0,
+        r1,
         &w[240usize..1392usize],
         &w[1392usize..1408usize],
         &[],
@@ -186,10 +186,10 @@ fn step_1_t_conv2_t_conv2_bn_t_conv2_act(arena: &mut [f32], _input: &[f32]) {
 #[inline(never)]
 fn step_2_t_block1_shortcut_t_block1_shortcut_bn(arena: &mut [f32], _input: &[f32]) {
     let w = weights();
-    let [y, x0] = xcc_runtime::regions::many::<
+    let [y, r1] = xcc_runtime::regions::many::<
         2usize,
     >(arena, [(10816usize, 1568usize), (5408usize, 2704usize)]);
-    let x0: &[f32] = x0;
+    let r1: &[f32] = r1;
     kernels::scalar::conv2d(
         &kernels::scalar::Window {
             h: 13usize,
@@ -213,7 +213,7 @@ fn step_2_t_block1_shortcut_t_block1_shortcut_bn(arena: &mut [f32], _input: &[f3
             residual: kernels::scalar::Residual::None,
             relu: false,
         },
-        x0,
+        r1,
         &w[1408usize..1920usize],
         &w[1920usize..1952usize],
         &[],
@@ -227,10 +227,10 @@ fn step_3_t_block1_sepconv1_t_block1_sepconv1_bn_t_block1(
     _input: &[f32],
 ) {
     let w = weights();
-    let [y, x0, scratch] = xcc_runtime::regions::many::<
+    let [y, r1, scratch] = xcc_runtime::regions::many::<
         3usize,
     >(arena, [(0usize, 5408usize), (5408usize, 2704usize), (8112usize, 208usize)]);
-    let x0: &[f32] = x0;
+    let r1: &[f32] = r1;
     kernels::scalar::separable(
         &kernels::scalar::Window {
             h: 13usize,
@@ -255,7 +255,7 @@ fn step_3_t_block1_sepconv1_t_block1_sepconv1_bn_t_block1(
             residual: kernels::scalar::Residual::None,
             relu: true,
         },
-        x0,
+        r1,
         &w[1952usize..2096usize],
         &w[2096usize..2608usize],
         &w[2608usize..2640usize],
@@ -268,10 +268,10 @@ fn step_3_t_block1_sepconv1_t_block1_sepconv1_bn_t_block1(
 #[inline(never)]
 fn step_4_t_block1_sepconv2_t_block1_sepconv2_bn(arena: &mut [f32], _input: &[f32]) {
     let w = weights();
-    let [y, x0, scratch] = xcc_runtime::regions::many::<
+    let [y, r1, scratch] = xcc_runtime::regions::many::<
         3usize,
     >(arena, [(5408usize, 5408usize), (0usize, 5408usize), (12384usize, 416usize)]);
-    let x0: &[f32] = x0;
+    let r1: &[f32] = r1;
     kernels::scalar::separable(
         &kernels::scalar::Window {
             h: 13usize,
@@ -296,7 +296,7 @@ fn step_4_t_block1_sepconv2_t_block1_sepconv2_bn(arena: &mut [f32], _input: &[f3
             residual: kernels::scalar::Residual::None,
             relu: false,
         },
-        x0,
+        r1,
         &w[2640usize..2928usize],
         &w[2928usize..3952usize],
         &w[3952usize..3984usize],
@@ -308,10 +308,10 @@ fn step_4_t_block1_sepconv2_t_block1_sepconv2_bn(arena: &mut [f32], _input: &[f3
 ///Step 5: `t_block1_pool+t_block1_add` (maxpool), output 7x7x32.
 #[inline(never)]
 fn step_5_t_block1_pool_t_block1_add(arena: &mut [f32], _input: &[f32]) {
-    let [y, x0] = xcc_runtime::regions::many::<
+    let [y, r1] = xcc_runtime::regions::many::<
         2usize,
     >(arena, [(10816usize, 1568usize), (5408usize, 5408usize)]);
-    let x0: &[f32] = x0;
+    let r1: &[f32] = r1;
     kernels::scalar::max_pool(
         &kernels::scalar::Window {
             h: 13usize,
@@ -334,7 +334,7 @@ fn step_5_t_block1_pool_t_block1_add(arena: &mut [f32], _input: &[f32]) {
             residual: kernels::scalar::Residual::InPlace,
             relu: false,
         },
-        x0,
+        r1,
         &[],
         y,
     );
@@ -346,10 +346,10 @@ fn step_6_t_block2_sepconv1_t_block2_sepconv1_bn_t_block2(
     _input: &[f32],
 ) {
     let w = weights();
-    let [y, x0, scratch] = xcc_runtime::regions::many::<
+    let [y, r1, scratch] = xcc_runtime::regions::many::<
         3usize,
     >(arena, [(0usize, 1568usize), (10816usize, 1568usize), (1568usize, 224usize)]);
-    let x0: &[f32] = x0;
+    let r1: &[f32] = r1;
     kernels::scalar::separable(
         &kernels::scalar::Window {
             h: 7usize,
@@ -374,7 +374,7 @@ fn step_6_t_block2_sepconv1_t_block2_sepconv1_bn_t_block2(
             residual: kernels::scalar::Residual::None,
             relu: true,
         },
-        x0,
+        r1,
         &w[3984usize..4272usize],
         &w[4272usize..5296usize],
         &w[5296usize..5328usize],
@@ -390,10 +390,10 @@ fn step_7_t_block2_sepconv2_t_block2_sepconv2_bn_t_block2(
     _input: &[f32],
 ) {
     let w = weights();
-    let [y, x0, scratch] = xcc_runtime::regions::many::<
+    let [y, r1, scratch] = xcc_runtime::regions::many::<
         3usize,
     >(arena, [(10816usize, 1568usize), (0usize, 1568usize), (1568usize, 224usize)]);
-    let x0: &[f32] = x0;
+    let r1: &[f32] = r1;
     kernels::scalar::separable(
         &kernels::scalar::Window {
             h: 7usize,
@@ -418,7 +418,7 @@ fn step_7_t_block2_sepconv2_t_block2_sepconv2_bn_t_block2(
             residual: kernels::scalar::Residual::InPlace,
             relu: false,
         },
-        x0,
+        r1,
         &w[5328usize..5616usize],
         &w[5616usize..6640usize],
         &w[6640usize..6672usize],
@@ -434,10 +434,10 @@ fn step_8_t_exit_sepconv_t_exit_sepconv_bn_t_exit_sepconv(
     _input: &[f32],
 ) {
     let w = weights();
-    let [y, x0, scratch] = xcc_runtime::regions::many::<
+    let [y, r1, scratch] = xcc_runtime::regions::many::<
         3usize,
     >(arena, [(0usize, 2352usize), (10816usize, 1568usize), (2352usize, 224usize)]);
-    let x0: &[f32] = x0;
+    let r1: &[f32] = r1;
     kernels::scalar::separable(
         &kernels::scalar::Window {
             h: 7usize,
@@ -462,7 +462,7 @@ fn step_8_t_exit_sepconv_t_exit_sepconv_bn_t_exit_sepconv(
             residual: kernels::scalar::Residual::None,
             relu: true,
         },
-        x0,
+        r1,
         &w[6672usize..6960usize],
         &w[6960usize..8496usize],
         &w[8496usize..8544usize],
@@ -474,20 +474,20 @@ fn step_8_t_exit_sepconv_t_exit_sepconv_bn_t_exit_sepconv(
 ///Step 9: `t_avg_pool` (global_avgpool), output 48.
 #[inline(never)]
 fn step_9_t_avg_pool(arena: &mut [f32], _input: &[f32]) {
-    let [y, x0] = xcc_runtime::regions::many::<
+    let [y, r1] = xcc_runtime::regions::many::<
         2usize,
     >(arena, [(2352usize, 48usize), (0usize, 2352usize)]);
-    let x0: &[f32] = x0;
-    kernels::scalar::global_pool(49usize, 48usize, false, false, x0, y);
+    let r1: &[f32] = r1;
+    kernels::scalar::global_pool(49usize, 48usize, false, false, r1, y);
 }
 ///Step 10: `t_predictions` (dense), output 5.
 #[inline(never)]
 fn step_10_t_predictions(arena: &mut [f32], _input: &[f32]) {
     let w = weights();
-    let [y, x0] = xcc_runtime::regions::many::<
+    let [y, r1] = xcc_runtime::regions::many::<
         2usize,
     >(arena, [(0usize, 5usize), (2352usize, 48usize)]);
-    let x0: &[f32] = x0;
+    let r1: &[f32] = r1;
     kernels::scalar::dense(
         48usize,
         5usize,
@@ -497,7 +497,7 @@ fn step_10_t_predictions(arena: &mut [f32], _input: &[f32]) {
             residual: kernels::scalar::Residual::None,
             relu: false,
         },
-        x0,
+        r1,
         &w[8544usize..8784usize],
         &w[8784usize..8789usize],
         &[],
@@ -839,7 +839,7 @@ mod kernels {
                 let rows = x.len() / ci;
                 for r in 0..rows {
                     let out = &mut y[r * co..(r + 1) * co];
-                    out.fill(0.0);
+                    start(ep, out);
                     for k in 0..ci {
                         let a = x[r * ci + k].max(0.0);
                         for (o, &wv) in out.iter_mut().zip(&w[k * co..(k + 1) * co]) {

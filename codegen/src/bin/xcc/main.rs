@@ -398,7 +398,7 @@ fn cache_key(
     let mut key = format!(
         "xcc {} {exe} {}\n",
         env!("CARGO_PKG_VERSION"),
-        target.name()
+        target.resolve().name()
     );
     match weights {
         None => key.push_str("own weights\n"),
@@ -490,16 +490,21 @@ fn prepare(spec: &Path, model: &ModelArgs, target: Target) -> Result<Prepared, S
     std::fs::write(&marker, b"ok").map_err(|e| format!("{}: {e}", marker.display()))?;
     Ok(Prepared {
         graph,
-        bin: target_dir.join("release").join(&krate),
+        bin: target_dir
+            .join("release")
+            .join(format!("{krate}{}", std::env::consts::EXE_SUFFIX)),
         dir,
     })
 }
 
 /// Writes the input for the runner and runs it with `mode` (a run count or `profile:N`).
-fn invoke(p: &Prepared, x: &[f32], mode: &str) -> Result<(String, PathBuf), String> {
+fn invoke(p: &Prepared, x: &[f32], mode: &str) -> Result<(String, Vec<f32>), String> {
     let tmp = p.dir.join("io");
     std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    let (in_f, out_f) = (tmp.join("input.f32"), tmp.join("output.f32"));
+    // Per-process names: concurrent runs of one cached model never share files.
+    let pid = std::process::id();
+    let in_f = tmp.join(format!("input-{pid}.f32"));
+    let out_f = tmp.join(format!("output-{pid}.f32"));
     let raw: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&in_f, raw).map_err(|e| format!("{}: {e}", in_f.display()))?;
     let out = Command::new(&p.bin)
@@ -507,14 +512,25 @@ fn invoke(p: &Prepared, x: &[f32], mode: &str) -> Result<(String, PathBuf), Stri
         .arg(&out_f)
         .arg(mode)
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", p.bin.display()))?;
+        .map_err(|e| format!("cannot run {}: {e}", p.bin.display()));
+    let _ = std::fs::remove_file(&in_f);
+    let out = out?;
     if !out.status.success() {
         return Err(format!(
             "the model binary failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    Ok((String::from_utf8_lossy(&out.stdout).to_string(), out_f))
+    let y = match std::fs::read(&out_f) {
+        Ok(bytes) => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Err(_) if mode.starts_with("profile:") => Vec::new(),
+        Err(e) => return Err(format!("{}: {e}", out_f.display())),
+    };
+    let _ = std::fs::remove_file(&out_f);
+    Ok((String::from_utf8_lossy(&out.stdout).to_string(), y))
 }
 
 /// `xcc profile`: per-step medians, GFLOP/s and share of the total.
@@ -589,12 +605,7 @@ fn run_model(
     let graph = &p.graph;
     let in_dims = graph.input_shape.dims();
     let x = tensor_io::read_input(input, &in_dims, pre).map_err(|e| e.to_string())?;
-    let (report, out_f) = invoke(&p, &x, &runs.to_string())?;
-    let bytes = std::fs::read(&out_f).map_err(|e| format!("{}: {e}", out_f.display()))?;
-    let y: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let (report, y) = invoke(&p, &x, &runs.to_string())?;
     let out_dims = graph.output_node().output_shape.dims();
     if let Some(path) = output {
         std::fs::write(path, tensor_io::to_npy(&out_dims, &y))
