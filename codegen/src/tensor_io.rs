@@ -176,9 +176,8 @@ pub fn decode_image(
 
 /// Reads a model input of `want` = `[h, w, c]`: a `.npy` (taken as already
 /// preprocessed; shape `[h,w,c]` or `[1,h,w,c]`) or an image (channels
-/// converted as Pillow's `convert("L")` does: gray = (19595 R + 38470 G + 7471 B
-/// + 2^15) >> 16; or
-/// gray replicated to RGB), then `pre` per pixel.
+/// converted as Pillow's `convert("L")` does, gray = (19595 R + 38470 G +
+/// 7471 B + 32768) >> 16, or gray replicated to RGB), then `pre` per pixel.
 ///
 /// `detgen:SEED` instead of a file gives the deterministic generator's input
 /// (tensor `input`, uniform [-1, 1)), the input of the fixtures' Keras goldens.
