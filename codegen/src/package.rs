@@ -100,22 +100,6 @@ pub fn crate_name(raw: &str) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::crate_name;
-
-    #[test]
-    fn crate_names_are_safe() {
-        assert_eq!(crate_name("xception"), "xception");
-        assert_eq!(crate_name("Fn"), "model_fn");
-        assert_eq!(crate_name("self"), "model_self");
-        assert_eq!(crate_name("std"), "model_std");
-        assert_eq!(crate_name("xcc-runtime"), "model_xcc_runtime");
-        assert_eq!(crate_name("9lives"), "model_9lives");
-        assert_eq!(crate_name("a\"); b"), "a____b");
-    }
-}
-
 const RUNNER: &str = r#"//! Runs the model on a raw little-endian f32 input file and writes the raw
 //! f32 output; prints one JSON line with the arena size and latencies.
 //! With RUNS given as `profile:N`, it instead times every step N times and
@@ -235,4 +219,20 @@ pub fn write_crate(dir: &Path, name: &str, generated: &Generated) -> Result<Stri
         RUNNER.replace("MODEL", &krate).as_bytes(),
     )?;
     Ok(krate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crate_name;
+
+    #[test]
+    fn crate_names_are_safe() {
+        assert_eq!(crate_name("xception"), "xception");
+        assert_eq!(crate_name("Fn"), "model_fn");
+        assert_eq!(crate_name("self"), "model_self");
+        assert_eq!(crate_name("std"), "model_std");
+        assert_eq!(crate_name("xcc-runtime"), "model_xcc_runtime");
+        assert_eq!(crate_name("9lives"), "model_9lives");
+        assert_eq!(crate_name("a\"); b"), "a____b");
+    }
 }
