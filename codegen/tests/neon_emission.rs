@@ -95,3 +95,24 @@ fn neon_emission_is_deterministic_and_aligned() {
     let scalar = generate(Target::Scalar);
     assert!(a.weights.len() >= scalar.weights.len());
 }
+
+#[test]
+fn neon_packing_layouts() {
+    use xcc_codegen::backends::arm::pack::{pack_depthwise, pack_gemm, pad_lanes};
+    // [k = 2, n = 13] in panels of 3 vectors: one full panel of 12 columns,
+    // then the last one narrowed to the single vector it needs.
+    let w: Vec<f32> = (0..26).map(|v| v as f32).collect();
+    let p = pack_gemm(&w, 2, 13, 3);
+    assert_eq!(p.len(), 2 * 16);
+    assert_eq!(p[..12], w[..12]);
+    assert_eq!(p[12..24], w[13..25]);
+    assert_eq!(p[24..], [12., 0., 0., 0., 25., 0., 0., 0.]);
+    assert_eq!(
+        pack_depthwise(&[1., 2., 3., 4., 5., 6.], 2, 3),
+        [1., 2., 3., 0., 4., 5., 6., 0.]
+    );
+    assert_eq!(
+        pad_lanes(&[1., 2., 3., 4., 5.]),
+        [1., 2., 3., 4., 5., 0., 0., 0.]
+    );
+}

@@ -40,9 +40,13 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch, window_tokens};
-use super::x86::{pack_depthwise, pack_gemm, pad_lanes};
 use super::{Backend, KernelModule, StepArgs, Target};
 use crate::ir::{Geom, Kernel, Program, Step};
+
+pub mod pack;
+
+use pack::{pack_depthwise, pack_gemm, pad_lanes};
+pub use pack::{LANES, MR, NV};
 
 /// The NEON kernel library (`kernels::neon`).
 pub const NEON_SOURCE: KernelModule = KernelModule {
@@ -59,15 +63,6 @@ pub const NEON_ELSEWHERE: KernelModule = KernelModule {
              aarch64, or generate it for another target (`scalar` runs anywhere)\");",
     cfg: Some("not(target_arch = \"aarch64\")"),
 };
-
-/// Floats per NEON vector.
-pub const LANES: usize = 4;
-
-/// Rows (pixels) of the GEMM register tile.
-pub const MR: usize = 8;
-
-/// Vectors (of [`LANES`] output channels) of the GEMM register tile.
-pub const NV: usize = 3;
 
 /// Taps the NEON depthwise kernel supports (`kernels::neon::MAX_DW_TAPS`).
 const MAX_DW_TAPS: usize = 25;
@@ -146,23 +141,23 @@ impl Backend for NeonBackend {
                     g, cout, dw, pw, ..
                 },
             ) => vec![
-                pack_depthwise(data(dw), g.kh * g.kw, g.c, LANES),
-                pack_gemm(data(pw), g.c, cout, NV, LANES),
+                pack_depthwise(data(dw), g.kh * g.kw, g.c),
+                pack_gemm(data(pw), g.c, cout, NV),
             ],
             (Plan::Depthwise, &Kernel::Depthwise { g, weights, .. }) => {
-                vec![pack_depthwise(data(weights), g.kh * g.kw, g.c, LANES)]
+                vec![pack_depthwise(data(weights), g.kh * g.kw, g.c)]
             }
             (Plan::Conv, &Kernel::Conv { g, cout, weights }) => {
-                vec![pack_gemm(data(weights), g.kh * g.kw * g.c, cout, NV, LANES)]
+                vec![pack_gemm(data(weights), g.kh * g.kw * g.c, cout, NV)]
             }
             (Plan::Dense, &Kernel::Dense { cin, cout, weights }) => {
-                vec![pack_gemm(data(weights), cin, cout, NV, LANES)]
+                vec![pack_gemm(data(weights), cin, cout, NV)]
             }
             (Plan::Pool, _) => Vec::new(),
             _ => return logical_consts(p, step),
         };
         if let Some(b) = step.epilogue.bias {
-            v.push(pad_lanes(data(b), LANES));
+            v.push(pad_lanes(data(b)));
         }
         v
     }

@@ -119,10 +119,17 @@ unsafe fn store_n(p: *mut f32, v: V, n: usize) {
     }
 }
 
+/// Rows of the tile for the row tails of a GEMM (and pixels for the tail of
+/// a convolution row's interior) before single rows: a 4 x 12 tile still
+/// keeps both FMA pipes busy (12 FMAs for 7 loads per `k` step), a single row
+/// is load-bound (3 FMAs for 4 loads).
+const TAIL: usize = 4;
+
 /// Calls `$body` with `$v` bound to the constant `$nv`, the vectors (1..=3)
 /// of a narrowed last column panel (fewer than the tile's `NV <= 4`).
-/// Together with single-row tiles for the row tails, this keeps a GEMM to a
-/// handful of tile instances: compile time stays low in generated code.
+/// Together with [`TAIL`]-row and single-row tiles for the row tails (no tile
+/// per tail size), this keeps a GEMM to a handful of tile instances, so
+/// generated code compiles quickly.
 macro_rules! with_vectors {
     ($nv:expr, $v:ident => $body:expr) => {
         match $nv {
@@ -215,7 +222,7 @@ unsafe fn finish<const MR: usize, const NV: usize>(
 }
 
 /// One column panel of a GEMM over `m` rows: `c = epilogue(a * b)`, in
-/// tiles of `MR` rows, the last `m % MR` rows one at a time.
+/// tiles of `MR` rows, the last `m % MR` rows by [`TAIL`] and then one at a time.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_panel<const MR: usize, const NV: usize>(
@@ -241,7 +248,15 @@ unsafe fn gemm_panel<const MR: usize, const NV: usize>(
             let o = t * MR * ldc;
             finish::<MR, NV>(&acc, ep, nlast, bias, res.wrapping_add(o), c.add(o), ldc);
         }
-        for r in tiles * MR..m {
+        let mut r = tiles * MR;
+        while MR > TAIL && m - r >= TAIL {
+            let mut acc = [[zero(); NV]; TAIL];
+            tile::<TAIL, NV>(&mut acc, a.add(r * lda), lda, k, relu_in, b);
+            let o = r * ldc;
+            finish::<TAIL, NV>(&acc, ep, nlast, bias, res.wrapping_add(o), c.add(o), ldc);
+            r += TAIL;
+        }
+        for r in r..m {
             let mut acc = [[zero(); NV]; 1];
             tile::<1, NV>(&mut acc, a.add(r * lda), lda, k, relu_in, b);
             let o = r * ldc;
@@ -758,8 +773,8 @@ unsafe fn conv_tile<const R: usize, const NV: usize>(
 }
 
 /// Output row `oy` of a dense convolution, one column panel of `NV` vectors:
-/// the interior in tiles of `MR` pixels, border pixels and the interior's
-/// tail one at a time.
+/// the interior in tiles of `MR` pixels (its tail by [`TAIL`] pixels, then
+/// one at a time), border pixels one at a time.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn conv_row<const MR: usize, const NV: usize>(
@@ -788,7 +803,12 @@ unsafe fn conv_row<const MR: usize, const NV: usize>(
             let ox = lo + t * MR;
             conv_tile::<MR, NV>(g, co, ep, nlast, oy, ox, ok, x, b, bias, res, y);
         }
-        for ox in lo + tiles * MR..hi {
+        let mut ox = lo + tiles * MR;
+        while MR > TAIL && hi - ox >= TAIL {
+            conv_tile::<TAIL, NV>(g, co, ep, nlast, oy, ox, ok, x, b, bias, res, y);
+            ox += TAIL;
+        }
+        for ox in ox..hi {
             conv_tile::<1, NV>(g, co, ep, nlast, oy, ox, ok, x, b, bias, res, y);
         }
     }

@@ -6,6 +6,12 @@
 //! bias, residual (separate and in place), output ReLU, every tail of the
 //! register tiles, and the depthwise interior blocks and borders.
 //!
+//! The kernel libraries and the packing are xcc-codegen's own files, the
+//! kernels included as generated models include them (`mod kernels { pub mod
+//! scalar { .. } pub mod neon { .. } }`). The test lives in this crate, which the
+//! aarch64 step cross-compiles anyway, so that xcc-codegen and its
+//! dependencies (hdf5, syn, zip, ...) need not be built for aarch64.
+//!
 //! Tolerance, as for the x86 kernels: the NEON kernels accumulate with FMA
 //! and in another order than the scalar kernels; the difference of two
 //! summation orders of `n` terms is bounded by about `n * 2^-24 * sum |terms|`.
@@ -16,10 +22,23 @@
 
 #![cfg(target_arch = "aarch64")]
 
-use xcc_codegen::backends::arm::{LANES, MR, NV};
-use xcc_codegen::backends::kernels::neon;
-use xcc_codegen::backends::kernels::scalar::{self, Epilogue, Residual, Window};
-use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes};
+/// The kernel libraries, laid out (and included) as in generated code.
+#[allow(dead_code)]
+mod kernels {
+    pub mod scalar {
+        include!("../../codegen/src/backends/scalar/kernels.rs");
+    }
+    pub mod neon {
+        include!("../../codegen/src/backends/arm/neon.rs");
+    }
+}
+
+#[path = "../../codegen/src/backends/arm/pack.rs"]
+mod pack;
+
+use kernels::neon;
+use kernels::scalar::{self, Epilogue, Residual, Window};
+use pack::{pack_depthwise, pack_gemm, pad_lanes, MR, NV};
 
 /// SplitMix64: small, deterministic.
 struct Rng(u64);
@@ -222,9 +241,9 @@ fn separable_tile(
     y: &mut [f32],
 ) {
     let p = SepWeights {
-        dw: pack_depthwise(dw, g.kh * g.kw, g.c, LANES),
-        pw: pack_gemm(pw, g.c, co, tile.1, LANES),
-        bias: pad_lanes(bias, LANES),
+        dw: pack_depthwise(dw, g.kh * g.kw, g.c),
+        pw: pack_gemm(pw, g.c, co, tile.1),
+        bias: pad_lanes(bias),
     };
     match tile {
         (MR, NV) => separable_with::<MR, NV>(g, co, rows, ep, x, &p, res, y),
@@ -319,7 +338,7 @@ fn depthwise_matches_scalar() {
             &abs(r),
             &mut mag,
         );
-        let (wp, bp) = (pack_depthwise(&w, k * k, c, LANES), pad_lanes(&bias, LANES));
+        let (wp, bp) = (pack_depthwise(&w, k * k, c), pad_lanes(&bias));
         let mut got = vec![f32::NAN; n];
         neon::depthwise(&g, &ep, &x, &wp, &bp, r, &mut got);
         check(
@@ -361,8 +380,8 @@ fn conv_tile(
     res: &[f32],
     y: &mut [f32],
 ) {
-    let wp = pack_gemm(w, g.kh * g.kw * g.c, co, tile.1, LANES);
-    let bp = pad_lanes(bias, LANES);
+    let wp = pack_gemm(w, g.kh * g.kw * g.c, co, tile.1);
+    let bp = pad_lanes(bias);
     match tile {
         (MR, NV) => conv2d_with::<MR, NV>(g, co, rows, ep, x, &wp, &bp, res, y),
         (12, 2) => conv2d_with::<12, 2>(g, co, rows, ep, x, &wp, &bp, res, y),
@@ -462,10 +481,7 @@ fn dense_matches_scalar() {
             &mut mag,
         );
         let tile = TILES[case % TILES.len()];
-        let (wp, bp) = (
-            pack_gemm(&w, ci, co, tile.1, LANES),
-            pad_lanes(&bias, LANES),
-        );
+        let (wp, bp) = (pack_gemm(&w, ci, co, tile.1), pad_lanes(&bias));
         let mut got = output(&ep, n, &res);
         match tile {
             (MR, NV) => dense_with::<MR, NV>(ci, co, &ep, &x, &wp, &bp, r, &mut got),
