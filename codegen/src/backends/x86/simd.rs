@@ -973,6 +973,7 @@ unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize>(
     ox0: usize,
     rows_ok: bool,
     cols_ok: bool,
+    pf: (*const f32, usize),
     x: *const f32,
     b: *const f32,
     bias: *const f32,
@@ -980,7 +981,8 @@ unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize>(
     y: *mut f32,
 ) {
     // SAFETY: the caller guarantees the image at `x`, the panel at `b`, the
-    // output row at `y` (and `res`) offset by the panel, and the ISA.
+    // output row at `y` (and `res`) offset by the panel, and the ISA;
+    // prefetches never fault.
     unsafe {
         let mut acc = [[I::zero(); NV]; R];
         for ky in 0..g.kh {
@@ -993,9 +995,14 @@ unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize>(
                 if !cols_ok && ix >= g.w {
                     continue;
                 }
-                let bt = b.add((ky * g.kw + kx) * g.c * NV * I::LANES);
+                let t = ky * g.kw + kx;
+                let bt = b.add(t * g.c * NV * I::LANES);
                 let a = x.add((iy * g.w + ix) * g.c);
-                tile::<I, R, NV>(&mut acc, a, g.sw * g.c, g.c, ep.relu_in, bt, NO_PREFETCH);
+                let tpf = (
+                    pf.0.wrapping_add(t * g.c * LINE),
+                    pf.1.saturating_sub(t * g.c),
+                );
+                tile::<I, R, NV>(&mut acc, a, g.sw * g.c, g.c, ep.relu_in, bt, tpf);
             }
         }
         let o = ox0 * co;
@@ -1004,7 +1011,8 @@ unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize>(
 }
 
 /// Output row `oy` of a dense convolution, one column panel of `NV` vectors:
-/// border pixels one at a time, the interior in tiles of `MR` pixels.
+/// border pixels one at a time, the interior in tiles of `MR` pixels, which
+/// prefetch the `pf.1` lines at `pf.0` into L2 (one per multiply-add step).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn conv_row<I: Isa, const MR: usize, const NV: usize>(
@@ -1013,6 +1021,7 @@ unsafe fn conv_row<I: Isa, const MR: usize, const NV: usize>(
     ep: &Epilogue,
     nlast: usize,
     oy: usize,
+    pf: (*const f32, usize),
     x: *const f32,
     b: *const f32,
     bias: *const f32,
@@ -1024,18 +1033,44 @@ unsafe fn conv_row<I: Isa, const MR: usize, const NV: usize>(
         let rows_ok = row_inside(g, oy);
         let (lo, hi) = interior(g.w, g.ow, g.kw, g.sw, g.dw, g.pl);
         for ox in (0..lo).chain(hi..g.ow) {
-            conv_tile::<I, 1, NV>(g, co, ep, nlast, oy, ox, rows_ok, false, x, b, bias, res, y);
+            conv_tile::<I, 1, NV>(
+                g,
+                co,
+                ep,
+                nlast,
+                oy,
+                ox,
+                rows_ok,
+                false,
+                NO_PREFETCH,
+                x,
+                b,
+                bias,
+                res,
+                y,
+            );
         }
+        let kk = g.kh * g.kw * g.c;
         let tiles = (hi - lo) / MR;
         for t in 0..tiles {
             let ox = lo + t * MR;
-            conv_tile::<I, MR, NV>(g, co, ep, nlast, oy, ox, rows_ok, true, x, b, bias, res, y);
+            let tpf = (
+                pf.0.wrapping_add(t * kk * LINE),
+                pf.1.saturating_sub(t * kk),
+            );
+            conv_tile::<I, MR, NV>(
+                g, co, ep, nlast, oy, ox, rows_ok, true, tpf, x, b, bias, res, y,
+            );
         }
         let mt = hi - lo - tiles * MR;
         if mt > 0 {
             let ox = lo + tiles * MR;
+            let tpf = (
+                pf.0.wrapping_add(tiles * kk * LINE),
+                pf.1.saturating_sub(tiles * kk),
+            );
             with_rows!(mt, RT => conv_tile::<I, RT, NV>(
-                g, co, ep, nlast, oy, ox, rows_ok, true, x, b, bias, res, y
+                g, co, ep, nlast, oy, ox, rows_ok, true, tpf, x, b, bias, res, y
             ))
         }
     }
@@ -1113,24 +1148,38 @@ unsafe fn conv_block<I: Isa, const MR: usize, const NV: usize>(
         let l = I::LANES;
         let (kk, row, nr) = (g.kh * g.kw * g.c, g.ow * co, NV * l);
         let full = co / nr;
+        let rem = co - full * nr;
+        let panels = full + usize::from(rem > 0);
+        // Panel `p` (`full`: the narrowed last one) and its length in lines.
+        let panel = |p: usize| {
+            let width = if p < full { nr } else { rem.div_ceil(l) * l };
+            (w.add(p * kk * nr), kk * width / LINE)
+        };
+        // The first row of a panel prefetches the next one.
+        let pf = |p: usize, oy: usize| {
+            if oy == r0 {
+                panel((p + 1) % panels)
+            } else {
+                NO_PREFETCH
+            }
+        };
         for p in 0..full {
-            let (b, bi) = (w.add(p * kk * nr), bias.wrapping_add(p * nr));
+            let (b, bi) = (panel(p).0, bias.wrapping_add(p * nr));
             for oy in r0..r0 + nrows {
                 let o = oy * row + p * nr;
                 let (r, yo) = (res.wrapping_add(o), y.add(o));
-                conv_row::<I, MR, NV>(g, co, ep, l, oy, x, b, bi, r, yo);
+                conv_row::<I, MR, NV>(g, co, ep, l, oy, pf(p, oy), x, b, bi, r, yo);
             }
         }
-        let rem = co - full * nr;
         if rem > 0 {
             let nvt = rem.div_ceil(l);
             let nlast = rem - (nvt - 1) * l;
-            let (b, bi) = (w.add(full * kk * nr), bias.wrapping_add(full * nr));
+            let (b, bi) = (panel(full).0, bias.wrapping_add(full * nr));
             for oy in r0..r0 + nrows {
                 let o = oy * row + full * nr;
-                let (r, yo) = (res.wrapping_add(o), y.add(o));
+                let (r, yo, f) = (res.wrapping_add(o), y.add(o), pf(full, oy));
                 with_vectors!(nvt, V => conv_row::<I, MR, V>(
-                    g, co, ep, nlast, oy, x, b, bi, r, yo
+                    g, co, ep, nlast, oy, f, x, b, bi, r, yo
                 ))
             }
         }
