@@ -9,16 +9,21 @@
 //! pooling with the fused residual add), the same ones to the scalar kernels
 //! (global pooling, softmax, element-wise ops: well under 1% of Xception's
 //! time), and the constants are packed in the same layouts with 4-lane
-//! vectors. NEON is part of the aarch64 baseline, so the kernels are safe
-//! functions called directly: no `#[target_feature]` wrapper and no run-time
-//! check (`cpu_supported()` is `true`).
+//! vectors ([`pack`]). NEON is part of the aarch64 baseline, so the kernels
+//! are safe functions called directly: no `#[target_feature]` wrapper and no
+//! run-time check (`cpu_supported()` is `true`). Built for another
+//! architecture, a NEON model stops at a `compile_error!` saying so.
+//!
+//! The kernels are tested against the scalar ones by
+//! `generated/tests/neon_kernels.rs`, under qemu (`.ci/aarch64-test`).
 //!
 //! # The GEMM register tile: 8 pixels x 12 channels (`MR = 8`, `NV = 3`)
 //!
 //! NEON has 32 registers of 4 floats. The micro-kernel keeps `MR * NV`
 //! accumulators, loads `NV` weight vectors per `k` step and multiplies each by
 //! the `MR` pixel values, loaded as scalars and used through the by-element
-//! `fmla v.4s, v.4s, v.s[0]` (no broadcast instruction). 8 x 3 holds 24
+//! `fmla v.4s, v.4s, v.s[0]` (LLVM emits `ldr s`, or `ld1r` where a
+//! post-increment load fits, never a separate `dup`). 8 x 3 holds 24
 //! accumulators + 3 weight vectors + a few scalars: under 32, no spills. Per
 //! `k` step it does 24 vector FMAs (96 multiply-adds) for 3 vector and 8
 //! scalar loads (80 bytes), 1.2 multiply-adds per loaded byte. With 24
@@ -29,7 +34,9 @@
 //! 4 pixel values per vector and use all its lanes (`fmla .s[0..3]`) need `MR`
 //! more registers and cannot hold 8 x 12. Xception's channel counts are
 //! multiples of 4 and 728 = 60 x 12 + 8, so only the narrowed last panel of a
-//! 728-channel layer has 2 vectors.
+//! 728-channel layer has 2 vectors. Row tails (a block's pixel count modulo
+//! 8) go by 4 x 12 tiles, which still keep both FMA pipes busy, then by
+//! single rows.
 //!
 //! Blocks target a Cortex-A76-class core (64 KiB L1D, 256-512 KiB L2): a
 //! separable block's depthwise rows and a convolution block's input rows aim
