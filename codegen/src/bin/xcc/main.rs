@@ -140,7 +140,7 @@ struct ModelArgs {
     /// Weights file.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Instruction set: scalar, avx2, avx512 or native (the best this machine runs).
+    /// Instruction set: scalar, avx2, avx512, neon (aarch64) or native (the best this machine runs).
     #[arg(long, default_value = "scalar")]
     target: String,
 }
