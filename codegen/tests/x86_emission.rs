@@ -1,0 +1,85 @@
+//! The x86 targets as the compiler sees them: names, `native` resolution,
+//! and what the emitted source of a model contains (SIMD kernels inside
+//! `#[target_feature]` functions, the CPU check in `cpu_supported` asserted
+//! by `run_step`, packed constants).
+
+use std::path::Path;
+
+use xcc_codegen::emit::WeightsLocation;
+use xcc_codegen::{Builder, CompileOptions, Target};
+
+/// The source without whitespace (the emitter's formatting breaks long generic lists).
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect()
+}
+
+fn tiny_source(target: Target) -> String {
+    let spec =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs/tiny_xception.json");
+    let (graph, weights) = Builder::new(spec)
+        .seed(7)
+        .load()
+        .expect("tiny_xception loads");
+    let opts = CompileOptions {
+        target,
+        weights_location: WeightsLocation::Relative("weights.bin".into()),
+        ..CompileOptions::default()
+    };
+    let g = xcc_codegen::compile(&graph, &weights, &opts).expect("compiles");
+    g.source
+}
+
+#[test]
+fn target_names_round_trip() {
+    for (name, t) in [
+        ("avx2", Target::Avx2),
+        ("avx512", Target::Avx512),
+        ("native", Target::Native),
+    ] {
+        assert_eq!(Target::parse(name), Some(t));
+        assert_eq!(t.name(), name);
+    }
+    assert_eq!(Target::Avx512.resolve(), Target::Avx512);
+    let native = Target::Native.resolve();
+    assert_ne!(native, Target::Native);
+    assert_eq!(Target::Native.backend().target(), native);
+}
+
+#[test]
+fn avx512_source_checks_the_cpu_and_uses_simd_kernels() {
+    let src = tiny_source(Target::Avx512);
+    assert!(src.contains("pub const TARGET: &str = \"avx512\";"));
+    assert!(src.contains("pub fn cpu_supported() -> bool"));
+    assert!(src.contains("kernels::avx512::supported()"));
+    let run_step = src.split("pub fn run_step").nth(1).expect("run_step");
+    let body = &run_step[..run_step.find("match i").expect("dispatch")];
+    assert!(
+        body.contains("cpu_supported()"),
+        "run_step asserts the CPU check"
+    );
+    assert!(
+        src.contains("#[target_feature(enable = \"avx512f,avx512vl,avx512bw,avx512dq,avx2,fma\")]")
+    );
+    assert!(
+        squash(&src).contains("kernels::x86::separable::<kernels::avx512::Avx512,14usize,2usize")
+    );
+    assert!(src.contains("pub mod avx512"));
+    assert!(!src.contains("pub mod avx2 "));
+}
+
+#[test]
+fn avx2_source_uses_avx2_kernels() {
+    let src = tiny_source(Target::Avx2);
+    assert!(src.contains("kernels::avx2::supported()"));
+    assert!(src.contains("#[target_feature(enable = \"avx2,fma\")]"));
+    assert!(squash(&src).contains("kernels::x86::separable::<kernels::avx2::Avx2,6usize,2usize"));
+    assert!(!src.contains("pub mod avx512"));
+}
+
+#[test]
+fn scalar_source_has_no_cpu_assertion() {
+    let src = tiny_source(Target::Scalar);
+    assert!(src.contains("pub fn cpu_supported() -> bool {\n    true\n}"));
+    assert!(!src.contains("which this CPU does not support"));
+    assert!(!src.contains("target_feature"));
+}
