@@ -22,6 +22,7 @@ use xception_spec::{Graph, WeightMap};
 
 use crate::emit::{Generated, WeightsLocation};
 use crate::error::CompileError;
+use crate::package::write_if_changed;
 use crate::passes::PassOptions;
 use crate::{compile, CompileOptions, Target};
 
@@ -170,10 +171,6 @@ impl Builder {
             },
         };
         let generated = compile(&graph, &weights, &opts)?;
-        std::fs::create_dir_all(&dir).map_err(|error| CompileError::Io {
-            path: dir.display().to_string(),
-            error,
-        })?;
         let source_path = dir.join(format!("{name}.rs"));
         let weights_path = dir.join(&blob_name);
         write_if_changed(&source_path, generated.source.as_bytes())?;
@@ -211,15 +208,4 @@ fn sanitize_file_stem(p: &Path) -> String {
     } else {
         s
     }
-}
-
-/// Writes only when the content differs, so cargo does not rebuild needlessly.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), CompileError> {
-    if std::fs::read(path).is_ok_and(|old| old == bytes) {
-        return Ok(());
-    }
-    std::fs::write(path, bytes).map_err(|error| CompileError::Io {
-        path: path.display().to_string(),
-        error,
-    })
 }

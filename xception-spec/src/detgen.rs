@@ -10,7 +10,12 @@ use crate::weights::{Tensor, WeightMap};
 
 /// FNV-1a, 64-bit, over the UTF-8 bytes of `s`.
 pub fn fnv1a64(s: &str) -> u64 {
-    s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+    fnv1a64_bytes(s.as_bytes())
+}
+
+/// FNV-1a, 64-bit, over `bytes`.
+pub fn fnv1a64_bytes(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
     })
 }

@@ -728,7 +728,7 @@ mod kernels {
                 }
             }
         }
-        /// Pointwise (1x1) step on `pixels` rows: `y[p, :] (+)= a[p, :] . w` with
+        /// Pointwise (1x1) step on `pixels` rows: `y[p, :] = relu_in?(a[p, :]) . w` with
         /// weights `[ci, co]`, then the epilogue. `res_base` is the flat offset of row 0.
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]
@@ -754,6 +754,7 @@ mod kernels {
                         let t = &mut tmp[..n];
                         t.fill(0.0);
                         for (k, &av) in a[p * ci..(p + 1) * ci].iter().enumerate() {
+                            let av = load(av, ep.relu_in);
                             for (tv, &wv) in t
                                 .iter_mut()
                                 .zip(&w[k * co + c0..k * co + c0 + n])
@@ -775,6 +776,7 @@ mod kernels {
                 }
                 acc.fill(0.0);
                 for (k, &av) in a[p * ci..(p + 1) * ci].iter().enumerate() {
+                    let av = load(av, ep.relu_in);
                     for (acc_v, &wv) in acc.iter_mut().zip(&w[k * co..(k + 1) * co]) {
                         *acc_v += av * wv;
                     }
@@ -835,22 +837,7 @@ mod kernels {
             res: &[f32],
             y: &mut [f32],
         ) {
-            if ep.relu_in {
-                let rows = x.len() / ci;
-                for r in 0..rows {
-                    let out = &mut y[r * co..(r + 1) * co];
-                    start(ep, out);
-                    for k in 0..ci {
-                        let a = x[r * ci + k].max(0.0);
-                        for (o, &wv) in out.iter_mut().zip(&w[k * co..(k + 1) * co]) {
-                            *o += a * wv;
-                        }
-                    }
-                    finish(ep, out, bias, res, r * co);
-                }
-            } else {
-                pointwise_rows(ci, co, ep, x, w, bias, res, 0, y);
-            }
+            pointwise_rows(ci, co, ep, x, w, bias, res, 0, y);
         }
         /// Per-channel `y = x * scale + shift` (a BatchNormalization that was not
         /// folded), with the epilogue's residual and ReLU. `y` may be the same buffer

@@ -414,10 +414,7 @@ fn cache_key(
             key.push_str(&format!("file {} {} {mtime}\n", abs.display(), m.len()));
         }
     }
-    let content = text.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
-    });
-    let h1 = xception_spec::detgen::fnv1a64(&key) ^ content;
+    let h1 = xception_spec::detgen::fnv1a64(&key) ^ xception_spec::detgen::fnv1a64_bytes(&text);
     let h2 = xception_spec::detgen::splitmix64(h1 ^ text.len() as u64);
     Ok(format!("{h1:016x}{h2:016x}"))
 }
@@ -435,10 +432,18 @@ fn prepare(spec: &Path, model: &ModelArgs, target: Target) -> Result<Prepared, S
     let key = cache_key(spec, model.source().as_ref(), target)?;
     let dir = root.join(&key);
     let marker = dir.join("xcc-complete");
-    let (graph, loaded) = model
-        .builder(spec, target)
-        .load()
-        .map_err(|e: CompileError| e.to_string())?;
+    // A cached model needs only its graph (the weights are in the built crate);
+    // a Keras file is still read whole, a spec is not given weights at all.
+    let (graph, loaded) = if marker.exists() {
+        let (graph, _) = xcc_codegen::frontend::load_model_file(spec).map_err(|e| e.to_string())?;
+        (graph, None)
+    } else {
+        let (graph, weights) = model
+            .builder(spec, target)
+            .load()
+            .map_err(|e: CompileError| e.to_string())?;
+        (graph, Some(weights))
+    };
     // The key in the crate name keeps binaries of different models apart in the shared target dir.
     let krate = format!("{}_{}", package::crate_name(&graph.spec.name), &key[..12]);
     if !marker.exists() {
@@ -453,7 +458,10 @@ fn prepare(spec: &Path, model: &ModelArgs, target: Target) -> Result<Prepared, S
             weights_location: WeightsLocation::Relative("weights.bin".into()),
             ..CompileOptions::default()
         };
-        let generated = xcc_codegen::compile(&graph, &loaded, &opts).map_err(|e| e.to_string())?;
+        let weights = loaded
+            .as_ref()
+            .ok_or("internal: weights not loaded for a new compile")?;
+        let generated = xcc_codegen::compile(&graph, weights, &opts).map_err(|e| e.to_string())?;
         package::write_crate(&dir, &krate, &generated).map_err(|e| e.to_string())?;
         let steps: String = generated
             .steps
