@@ -358,7 +358,8 @@ fn separable_matches_scalar() {
             let tile = case % 3;
             let (mr, nv) = match (isa, tile, k) {
                 ("avx2", 0, 3) | ("avx2", _, 1 | 5) => (6, 2),
-                ("avx512", 0, 3) | ("avx512", _, 1 | 5) => (14, 2),
+                ("avx512", 0, 3) | ("avx512", _, 1) => (6, 4),
+                ("avx512", _, 5) => (14, 2),
                 (_, 1, _) => (5, 3),
                 _ => (1, 1),
             };
@@ -383,10 +384,10 @@ fn separable_matches_scalar() {
                     ("avx2", _, 3) => sep2::<1, 1, 3>(args, &mut s, &mut got),
                     ("avx2", _, 1) => sep2::<6, 2, 1>(args, &mut s, &mut got),
                     ("avx2", _, _) => sep2::<6, 2, 5>(args, &mut s, &mut got),
-                    (_, 0, 3) => sep512::<14, 2, 3>(args, &mut s, &mut got),
+                    (_, 0, 3) => sep512::<6, 4, 3>(args, &mut s, &mut got),
                     (_, 1, 3) => sep512::<5, 3, 3>(args, &mut s, &mut got),
                     (_, _, 3) => sep512::<1, 1, 3>(args, &mut s, &mut got),
-                    (_, _, 1) => sep512::<14, 2, 1>(args, &mut s, &mut got),
+                    (_, _, 1) => sep512::<6, 4, 1>(args, &mut s, &mut got),
                     _ => sep512::<14, 2, 5>(args, &mut s, &mut got),
                 }
             }

@@ -61,7 +61,7 @@ fn avx512_source_checks_the_cpu_and_uses_simd_kernels() {
         src.contains("#[target_feature(enable = \"avx512f,avx512vl,avx512bw,avx512dq,avx2,fma\")]")
     );
     assert!(
-        squash(&src).contains("kernels::x86::separable::<kernels::avx512::Avx512,14usize,2usize")
+        squash(&src).contains("kernels::x86::separable::<kernels::avx512::Avx512,6usize,4usize")
     );
     assert!(src.contains("pub mod avx512"));
     assert!(!src.contains("pub mod avx2 "));

@@ -86,13 +86,16 @@ impl Simd {
         }
     }
 
-    /// The GEMM register tile: the most accumulators the register file holds
-    /// next to the `nv` weight vectors and one broadcast (AVX-512: 28 of 32
-    /// registers; AVX2: 12 of 16).
+    /// The GEMM register tile, chosen by A/B runs of the whole model
+    /// (`xcc profile`, interleaved): AVX-512 6x4 (24 accumulators, 4 weight
+    /// vectors and one broadcast in 32 registers; 10 loads per 24 FMAs) ran
+    /// as fast as 14x2 (16 loads per 28 FMAs) on a quiet core and 19% faster
+    /// with a busy sibling thread, 8x3 6% slower; AVX2 6x2 (12 accumulators of
+    /// 16 registers).
     pub fn tile(self) -> Tile {
         match self {
             Simd::Avx2 => Tile { mr: 6, nv: 2 },
-            Simd::Avx512 => Tile { mr: 14, nv: 2 },
+            Simd::Avx512 => Tile { mr: 6, nv: 4 },
         }
     }
 
