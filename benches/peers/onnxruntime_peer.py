@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Peer benchmark: ONNX Runtime vs xcc on the same spec, weights and input.
+
+Builds an ONNX graph (NCHW, BatchNormalization kept as nodes) from an xcc JSON
+spec and its Keras-layout weights (detgen seed or a .safetensors file), checks
+ONNX Runtime's output against `xcc run`'s on the detgen:42 input, then times
+both in interleaved rounds and prints the latency ratio. Optional: nothing in
+the test suite uses it. See benches/peers/README.md.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "xception-spec" / "fixtures"))
+import detgen  # noqa: E402  (the generator the Rust side is bit-exact with)
+
+INPUT_SEED = 42  # `xcc run --input detgen:42`: detgen tensor "input", uniform [-1, 1)
+OPSET = 17
+POOLS = {"MaxPooling2D": "MaxPool", "AveragePooling2D": "AveragePool",
+         "GlobalAveragePooling2D": "GlobalAveragePool", "GlobalMaxPooling2D": "GlobalMaxPool"}
+
+
+class Weights:
+    """Keras-layout weight tensors `<layer>/<variable>`, synthetic or from a file."""
+
+    def __init__(self, seed=None, path=None):
+        self.seed, self.file = seed, None
+        if path is not None:
+            from safetensors.numpy import load_file
+            self.file = load_file(path)
+
+    def get(self, name, shape, center, half):
+        """The tensor `name`; (center, half) define the detgen distribution."""
+        if self.file is None:
+            return detgen.gen(name, tuple(shape), center, half, self.seed)
+        if name not in self.file:
+            sys.exit(f"error: weights file has no tensor '{name}'")
+        t = self.file[name].astype(np.float32)
+        if list(t.shape) != list(shape):
+            sys.exit(f"error: tensor '{name}' has shape {list(t.shape)}, expected {list(shape)}")
+        return t
+
+    def kernel(self, name, shape, fan_in):
+        """A conv/depthwise/pointwise/dense kernel: detgen (0, sqrt(3/fan_in))."""
+        return self.get(name, shape, 0.0, math.sqrt(3.0 / fan_in))
+
+
+def axis(n, k, s, d, padding):
+    """TensorFlow's rule for one spatial axis: (output size, pad before, pad after)."""
+    k_eff = (k - 1) * d + 1
+    if padding == "valid":
+        return (n - k_eff) // s + 1, 0, 0
+    out = -(-n // s)
+    total = max((out - 1) * s + k_eff - n, 0)
+    return out, total // 2, total - total // 2
+
+
+class OnnxBuilder:
+    """Accumulates ONNX nodes and initializers; tracks NHWC-style shapes per tensor."""
+
+    def __init__(self, weights):
+        self.w, self.nodes, self.inits, self.shapes = weights, [], [], {}
+
+    def const(self, name, array):
+        """Adds an initializer and returns its name."""
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array, np.float32), name))
+        return name
+
+    def node(self, op, inputs, output, **attrs):
+        """Adds one node producing `output`; returns `output`."""
+        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+    def activation(self, x, act, out):
+        """relu/softmax (softmax over Keras' last axis = ONNX axis 1); linear = Identity."""
+        if act == "linear":
+            return self.node("Identity", [x], out)
+        if act == "relu":
+            return self.node("Relu", [x], out)
+        if act == "softmax":
+            return self.node("Softmax", [x], out, axis=1)
+        sys.exit(f"error: activation '{act}' is not handled by this script")
+
+    def conv(self, name, x, w_oihw, bias, op, group=1):
+        """Conv with TF 'same'/'valid' padding as explicit pads (odd pad bottom/right)."""
+        h, w, _ = self.shapes[x]
+        (kh, kw), (sh, sw) = op["kernel_size"], op.get("strides", [1, 1])
+        dh, dw = op.get("dilation_rate", [1, 1])
+        pad = op.get("padding", "valid")
+        oh, t, b = axis(h, kh, sh, dh, pad)
+        ow, l, r = axis(w, kw, sw, dw, pad)
+        ins = [x, self.const(name + "/W", w_oihw)] + ([self.const(name + "/B", bias)] if bias is not None else [])
+        self.node("Conv", ins, name, kernel_shape=[kh, kw], strides=[sh, sw],
+                  dilations=[dh, dw], pads=[t, l, b, r], group=group)
+        self.shapes[name] = (oh, ow, w_oihw.shape[0])
+        return name
+
+    def bias(self, layer, op, n):
+        """The layer's bias, or None when `use_bias` is false."""
+        return self.w.get(f"{layer}/bias", [n], 0.0, 0.1) if op.get("use_bias", True) else None
+
+    def depthwise(self, x, layer, var, op):
+        """Keras depthwise [kh,kw,c,m] -> ONNX [c*m,1,kh,kw], group=c (out c*m+j reads c)."""
+        (kh, kw), c, m = op["kernel_size"], self.shapes[x][2], op.get("depth_multiplier", 1)
+        k = self.w.kernel(f"{layer}/{var}", [kh, kw, c, m], kh * kw)
+        return k.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw), c
+
+    def layer(self, L):
+        """Emits the ONNX nodes of one spec layer (output tensor named after it)."""
+        name, op, ins = L["name"], L["op"], L["inputs"]
+        kind, x = op["type"], ins[0]
+        shape = self.shapes[x]
+        self.shapes[name] = shape  # shape-preserving ops; the others overwrite it
+        act = op.get("activation") if kind not in ("Activation", "ReLU") else None
+        pre = name if act in (None, "linear") else name + "/pre"  # before the fused activation
+        if kind == "Conv2D":
+            (kh, kw), ci, co = op["kernel_size"], shape[2], op["filters"]
+            k = self.w.kernel(f"{name}/kernel", [kh, kw, ci, co], kh * kw * ci)
+            self.conv(pre, x, k.transpose(3, 2, 0, 1), self.bias(name, op, co), op)
+        elif kind == "DepthwiseConv2D":
+            k, c = self.depthwise(x, name, "kernel", op)
+            self.conv(pre, x, k, self.bias(name, op, k.shape[0]), op, group=c)
+        elif kind == "SeparableConv2D":
+            k, c = self.depthwise(x, name, "depthwise_kernel", op)
+            mid = self.conv(name + "/dw", x, k, None, op, group=c)
+            pk = self.w.kernel(f"{name}/pointwise_kernel", [1, 1, k.shape[0], op["filters"]], k.shape[0])
+            self.conv(pre, mid, pk.transpose(3, 2, 0, 1), self.bias(name, op, op["filters"]),
+                      {"kernel_size": [1, 1]})
+        elif kind == "BatchNormalization":
+            c, g = shape[-1], self.w.get
+            gamma = g(f"{name}/gamma", [c], 1.0, 0.5) if op.get("scale", True) else np.ones(c)
+            beta = g(f"{name}/beta", [c], 0.0, 0.1) if op.get("center", True) else np.zeros(c)
+            stats = [g(f"{name}/moving_mean", [c], 0.0, 0.1), g(f"{name}/moving_variance", [c], 1.0, 0.5)]
+            consts = [self.const(f"{name}/{v}", a) for v, a in
+                      zip(("scale", "B", "mean", "var"), [gamma, beta] + stats)]
+            return self.node("BatchNormalization", [x] + consts, name, epsilon=op.get("epsilon", 1e-3))
+        elif kind in ("Activation", "ReLU"):
+            return self.activation(x, op.get("activation", "relu"), name)
+        elif kind == "Add":
+            acc = x
+            for i, y in enumerate(ins[1:], 1):
+                acc = self.node("Add", [acc, y], name if i == len(ins) - 1 else f"{name}/{i}")
+            return acc
+        elif kind in ("MaxPooling2D", "AveragePooling2D"):
+            (ph, pw) = op.get("pool_size", [2, 2])
+            (sh, sw) = op.get("strides") or [ph, pw]
+            oh, t, b = axis(shape[0], ph, sh, 1, op.get("padding", "valid"))
+            ow, l, r = axis(shape[1], pw, sw, 1, op.get("padding", "valid"))
+            extra = {"count_include_pad": 0} if kind == "AveragePooling2D" else {}
+            self.shapes[name] = (oh, ow, shape[2])
+            return self.node(POOLS[kind], [x], name, kernel_shape=[ph, pw],
+                             strides=[sh, sw], pads=[t, l, b, r], **extra)
+        elif kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+            pooled = self.node(POOLS[kind], [x], name + "/pool")
+            self.shapes[name] = (shape[2],)
+            return self.node("Flatten", [pooled], name, axis=1)
+        elif kind == "Dense":
+            ci, co = shape[-1], op["units"]
+            k = self.w.kernel(f"{name}/kernel", [ci, co], ci)
+            b = self.bias(name, op, co)
+            if len(shape) == 3:  # on an image: a 1x1 conv over the channels
+                self.conv(pre, x, k.T.reshape(co, ci, 1, 1), b, {"kernel_size": [1, 1]})
+            else:
+                bias = [self.const(pre + "/C", b)] if b is not None else []
+                self.node("Gemm", [x, self.const(pre + "/B", k)] + bias, pre)
+                self.shapes[pre] = (co,)
+        else:
+            sys.exit(f"error: layer '{name}': op '{kind}' is not handled by this script")
+        self.shapes[name] = self.shapes[pre]
+        return name if pre == name else self.activation(pre, act, name)
+
+
+def build_onnx(spec, weights):
+    """The ONNX model of `spec`: NHWC input 'input' [1,H,W,C], output 'output'."""
+    b = OnnxBuilder(weights)
+    inp = spec["input"]
+    h, w, c = inp["shape"]
+    b.node("Transpose", ["input"], inp["name"], perm=[0, 3, 1, 2])
+    b.shapes[inp["name"]] = (h, w, c)
+    # Layers are listed in a topological order for Keras-made specs; keep re-trying otherwise.
+    pending = list(spec["layers"])
+    while pending:
+        ready = [L for L in pending if all(i in b.shapes for i in L["inputs"])]
+        if not ready:
+            sys.exit("error: the spec has a cycle or an unknown input")
+        for L in ready:
+            b.layer(L)
+        pending = [L for L in pending if L not in ready]
+    out = spec["output"]
+    shape = b.shapes[out]
+    b.node("Transpose" if len(shape) == 3 else "Identity", [out], "output",
+           **({"perm": [0, 2, 3, 1]} if len(shape) == 3 else {}))
+    graph = helper.make_graph(
+        b.nodes, spec.get("name", "model"),
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, h, w, c])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, *shape])], b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="xcc onnxruntime_peer.py")
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model
+
+
+def ort_session(model):
+    """A single-threaded, sequential, fully optimised ONNX Runtime session."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def time_ort(sess, x, runs):
+    """Median milliseconds of `runs` timed `session.run` calls."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        sess.run(None, {"input": x})
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def run_xcc(args, target, runs, out_npy):
+    """`xcc run` once; returns (median ms, resolved target name) parsed from its stdout."""
+    cmd = [args.xcc, "run", str(args.spec), "--input", f"detgen:{INPUT_SEED}", "--target", target,
+           "--runs", str(runs), "--output", str(out_npy), "--top", "1"]
+    cmd += ["--weights", str(args.weights)] if args.weights else ["--seed", str(args.seed)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}{p.stdout}")
+    # `latency: median X ms ... (target T` (xcc bin) or the runner's `"median_ms": X` JSON.
+    m = re.search(r'median[ _a-z"]*[:\s]\s*"?([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)', p.stdout)
+    if not m:
+        sys.exit(f"error: no median latency in the output of {' '.join(cmd)}:\n{p.stdout}")
+    t = re.search(r'target"?:?\s*"?([a-z0-9]+)', p.stdout)
+    return float(m.group(1)), (t.group(1) if t else target)
+
+
+def main():
+    """Parses arguments, checks correctness, times interleaved rounds, prints the ratios."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spec", type=Path, default=REPO / "xception-spec/specs/xception.json")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--seed", type=int, default=42, help="detgen weights seed (default 42)")
+    src.add_argument("--weights", type=Path, help=".safetensors, `<layer>/<variable>` in Keras layout")
+    ap.add_argument("--target", nargs="+", default=["avx512"], help="xcc target(s) (default avx512)")
+    ap.add_argument("--runs", type=int, default=10, help="timed runs per round and engine")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed ORT runs before round 1")
+    ap.add_argument("--tol", type=float, default=1e-4, help="fail above this max |diff|")
+    target_dir = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    ap.add_argument("--xcc", default=str(target_dir / "release/xcc"),
+                    help="the xcc binary (default $CARGO_TARGET_DIR/release/xcc)")
+    ap.add_argument("--save-onnx", type=Path, help="also write the ONNX model here")
+    args = ap.parse_args()
+    if not Path(args.xcc).is_file():
+        sys.exit(f"error: no xcc binary at {args.xcc}: build it with "
+                 "`cargo build --release -p xcc-codegen --bin xcc` or pass --xcc PATH")
+
+    spec = json.loads(args.spec.read_text())
+    weights = Weights(path=args.weights) if args.weights else Weights(seed=args.seed)
+    model = build_onnx(spec, weights)
+    if args.save_onnx:
+        onnx.save(model, str(args.save_onnx))
+    h, w, c = spec["input"]["shape"]
+    x = detgen.gen("input", (1, h, w, c), 0.0, 1.0, INPUT_SEED)
+    sess = ort_session(model)
+    y_ort = sess.run(None, {"input": x})[0].ravel()
+    print(f"ONNX Runtime {ort.__version__}: {len(model.graph.node)} nodes, output {y_ort.size} values")
+
+    names = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in args.target:  # first call compiles and builds (cached), and gives the output
+            _, names[t] = run_xcc(args, t, 1, Path(tmp) / "y.npy")
+            y = np.load(Path(tmp) / "y.npy").ravel()
+            if y.size != y_ort.size:
+                sys.exit(f"error: xcc output has {y.size} values, ORT's {y_ort.size}")
+            diff = float(np.max(np.abs(y - y_ort)))
+            verdict = "ok" if diff <= args.tol else f"FAIL (> {args.tol:g})"
+            print(f"max |diff| ORT vs xcc {names[t]}: {diff:.3g}  {verdict}")
+            if diff > args.tol:
+                sys.exit(1)
+        for _ in range(args.warmup):
+            sess.run(None, {"input": x})
+        med = {"ORT": []} | {t: [] for t in args.target}
+        for r in range(1, args.rounds + 1):
+            med["ORT"].append(time_ort(sess, x, args.runs))
+            for t in args.target:
+                med[t].append(run_xcc(args, t, args.runs, Path(tmp) / "y.npy")[0])
+            line = " | ".join(f"xcc {names[t]} {med[t][-1]:.4g} ms" for t in args.target)
+            print(f"round {r}: ORT {med['ORT'][-1]:.4g} ms | {line}", flush=True)
+
+    o = statistics.median(med["ORT"])
+    for t in args.target:
+        m = statistics.median(med[t])
+        print(f"{spec.get('name', args.spec.stem)}  ORT {ort.__version__} median {o:.4g} ms | "
+              f"xcc {names[t]} median {m:.4g} ms | ratio xcc/ORT {m / o:.3f}")
+
+
+if __name__ == "__main__":
+    main()
