@@ -60,9 +60,7 @@ fn avx512_source_checks_the_cpu_and_uses_simd_kernels() {
     assert!(
         src.contains("#[target_feature(enable = \"avx512f,avx512vl,avx512bw,avx512dq,avx2,fma\")]")
     );
-    assert!(
-        squash(&src).contains("kernels::x86::separable::<kernels::avx512::Avx512,6usize,4usize")
-    );
+    assert!(squash(&src).contains("kernels::x86::separable::<kernels::avx512::Avx512,"));
     assert!(src.contains("pub mod avx512"));
     assert!(!src.contains("pub mod avx2 "));
 }
@@ -72,7 +70,7 @@ fn avx2_source_uses_avx2_kernels() {
     let src = tiny_source(Target::Avx2);
     assert!(src.contains("kernels::avx2::supported()"));
     assert!(src.contains("#[target_feature(enable = \"avx2,fma\")]"));
-    assert!(squash(&src).contains("kernels::x86::separable::<kernels::avx2::Avx2,6usize,2usize"));
+    assert!(squash(&src).contains("kernels::x86::separable::<kernels::avx2::Avx2,"));
     assert!(!src.contains("pub mod avx512"));
 }
 

@@ -99,11 +99,29 @@ impl Simd {
         }
     }
 
-    /// The GEMM's block of `k`: a panel's block (`kc` rows of `nv` vectors)
-    /// takes 32 KiB, two thirds of a 48 KiB L1, and stays there across the
-    /// row tiles.
-    pub fn kc(self) -> usize {
-        32 * 1024 / (4 * self.tile().nv * self.lanes())
+    /// The register tile for a GEMM with `n` output channels: the widest
+    /// tile ([`Simd::tile`]) when `n` fills it; narrower outputs get as many
+    /// rows as the registers hold, so that enough independent accumulators
+    /// hide the FMA latency (a 6x1 tile keeps only 6 FMAs in flight where
+    /// two pipes of latency 4 need 8).
+    pub fn tile_for(self, n: usize) -> Tile {
+        let widest = self.tile();
+        let nv = n.div_ceil(self.lanes()).clamp(1, widest.nv);
+        let mr = match (self, nv) {
+            (Simd::Avx512, 1) => 15,
+            (Simd::Avx512, 2) => 14,
+            (Simd::Avx512, 3) => 8,
+            (Simd::Avx2, 1) => 12,
+            _ => widest.mr,
+        };
+        Tile { mr, nv }
+    }
+
+    /// The GEMM's block of `k` for a tile: a panel's block (`kc` rows of
+    /// `nv` vectors) takes 32 KiB, two thirds of a 48 KiB L1, and stays
+    /// there across the row tiles.
+    pub fn kc(self, tile: Tile) -> usize {
+        32 * 1024 / (4 * tile.nv * self.lanes())
     }
 
     fn target(self) -> Target {
@@ -283,7 +301,7 @@ impl Backend for X86Backend {
 
     fn pack(&self, p: &Program, step: &Step) -> Vec<Vec<f32>> {
         let l = self.simd.lanes();
-        let nv = self.simd.tile().nv;
+        let nv = |cout: usize| self.simd.tile_for(cout).nv;
         let data = |id: usize| p.consts[id].data.as_slice();
         let mut v = match (plan(step), &step.kernel) {
             (
@@ -293,16 +311,22 @@ impl Backend for X86Backend {
                 },
             ) => vec![
                 pack_depthwise(data(dw), g.kh * g.kw, g.c, l),
-                pack_gemm(data(pw), g.c, cout, nv, l),
+                pack_gemm(data(pw), g.c, cout, nv(cout), l),
             ],
             (Plan::Depthwise, &Kernel::Depthwise { g, weights, .. }) => {
                 vec![pack_depthwise(data(weights), g.kh * g.kw, g.c, l)]
             }
             (Plan::Conv, &Kernel::Conv { g, cout, weights }) => {
-                vec![pack_gemm(data(weights), g.kh * g.kw * g.c, cout, nv, l)]
+                vec![pack_gemm(
+                    data(weights),
+                    g.kh * g.kw * g.c,
+                    cout,
+                    nv(cout),
+                    l,
+                )]
             }
             (Plan::Dense, &Kernel::Dense { cin, cout, weights }) => {
-                vec![pack_gemm(data(weights), cin, cout, nv, l)]
+                vec![pack_gemm(data(weights), cin, cout, nv(cout), l)]
             }
             (Plan::Pool, _) => Vec::new(),
             _ => return logical_consts(p, step),
@@ -315,7 +339,6 @@ impl Backend for X86Backend {
 
     fn call(&self, _p: &Program, step: &Step, a: &StepArgs) -> TokenStream {
         let isa = self.simd.isa_path();
-        let Tile { mr, nv } = self.simd.tile();
         let ep = epilogue_tokens(step, a.residual_in_place);
         let x = a.inputs.first().cloned().unwrap_or_default();
         let (y, res, scratch) = (&a.output, &a.residual, &a.scratch);
@@ -337,7 +360,9 @@ impl Backend for X86Backend {
         match (plan(step), &step.kernel) {
             (Plan::Separable, &Kernel::Separable { g, cout, .. }) => {
                 let win = window_tokens(&g);
-                let (rows, kc) = (separable_rows(&g), self.simd.kc());
+                let tile = self.simd.tile_for(cout);
+                let Tile { mr, nv } = tile;
+                let (rows, kc) = (separable_rows(&g), self.simd.kc(tile));
                 let (kh, kw) = (g.kh, g.kw);
                 let mut params = io(&[c(0), c(1)]);
                 params.push(("scratch", scratch.clone(), true));
@@ -361,6 +386,7 @@ impl Backend for X86Backend {
             }
             (Plan::Conv, &Kernel::Conv { g, cout, .. }) => {
                 let win = window_tokens(&g);
+                let Tile { mr, nv } = self.simd.tile_for(cout);
                 let rows = conv_rows(&g);
                 let mut params = io(&[c(0)]);
                 params.push(("y", y.clone(), true));
@@ -372,7 +398,9 @@ impl Backend for X86Backend {
                 )
             }
             (Plan::Dense, &Kernel::Dense { cin, cout, .. }) => {
-                let kc = self.simd.kc();
+                let tile = self.simd.tile_for(cout);
+                let Tile { mr, nv } = tile;
+                let kc = self.simd.kc(tile);
                 let mut params = io(&[c(0)]);
                 params.push(("y", y.clone(), true));
                 self.wrap(

@@ -434,44 +434,65 @@ unsafe fn gemm<I: Isa, const MR: usize, const NV: usize>(
             let width = if p < full { nr } else { rem.div_ceil(l) * l };
             (b.add(p * k * nr + k0 * width), kl * width / LINE)
         };
-        for blk in 0..blocks {
-            let k0 = blk * kb;
-            let kl = kb.min(k - k0);
-            let phase = (blk == 0, blk + 1 == blocks);
-            let a = a.add(k0);
-            let next = |p: usize| {
-                let i = (blk * panels + p + 1) % (blocks * panels);
-                chunk(i / panels, i % panels)
-            };
-            for p in 0..full {
+        // Panel by panel, so each weight streams from memory once for all
+        // `m` rows; within a panel, block by block of `k` (the panel's
+        // partial sums, `m` rows of its width, stay in L2). Each block
+        // prefetches the next one's weights.
+        let next = |p: usize, blk: usize| {
+            let i = (p * blocks + blk + 1) % (blocks * panels);
+            chunk(i % blocks, i / blocks)
+        };
+        let k_of = |blk: usize| {
+            (
+                blk * kb,
+                kb.min(k - blk * kb),
+                (blk == 0, blk + 1 == blocks),
+            )
+        };
+        for p in 0..full {
+            let (bias, res, c) = (
+                bias.wrapping_add(p * nr),
+                res.wrapping_add(p * nr),
+                c.add(p * nr),
+            );
+            for blk in 0..blocks {
+                let (k0, kl, phase) = k_of(blk);
+                let (b, pf) = (chunk(blk, p).0, next(p, blk));
                 gemm_panel::<I, MR, NV>(
                     m,
                     kl,
                     phase,
-                    next(p),
+                    pf,
                     relu_in,
                     ep,
                     l,
-                    a,
+                    a.add(k0),
                     lda,
-                    chunk(blk, p).0,
-                    bias.wrapping_add(p * nr),
-                    res.wrapping_add(p * nr),
-                    c.add(p * nr),
+                    b,
+                    bias,
+                    res,
+                    c,
                     ldc,
                 );
             }
-            if rem > 0 {
-                let nvt = rem.div_ceil(l);
-                let nlast = rem - (nvt - 1) * l;
-                let (b, pf) = (chunk(blk, full).0, next(full));
-                let bias = bias.wrapping_add(full * nr);
-                let res = res.wrapping_add(full * nr);
-                let c = c.add(full * nr);
-                with_vectors!(nvt, V => gemm_panel::<I, MR, V>(
-                    m, kl, phase, pf, relu_in, ep, nlast, a, lda, b, bias, res, c, ldc
-                ))
-            }
+        }
+        if rem > 0 {
+            let nvt = rem.div_ceil(l);
+            let nlast = rem - (nvt - 1) * l;
+            let (bias, res, c) = (
+                bias.wrapping_add(full * nr),
+                res.wrapping_add(full * nr),
+                c.add(full * nr),
+            );
+            with_vectors!(nvt, V => {
+                for blk in 0..blocks {
+                    let (k0, kl, phase) = k_of(blk);
+                    let (b, pf) = (chunk(blk, full).0, next(full, blk));
+                    gemm_panel::<I, MR, V>(
+                        m, kl, phase, pf, relu_in, ep, nlast, a.add(k0), lda, b, bias, res, c, ldc,
+                    );
+                }
+            })
         }
     }
 }
