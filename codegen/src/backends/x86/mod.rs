@@ -194,14 +194,18 @@ pub fn pad_lanes(v: &[f32], lanes: usize) -> Vec<f32> {
 
 /// Bytes of depthwise output a fused separable block aims at: the block is
 /// consumed by the GEMM while it is in L2 (with the weight panel in use).
-const SEPARABLE_BLOCK_BYTES: usize = 512 * 1024;
+const SEPARABLE_BLOCK_BYTES: usize = 576 * 1024;
 
 /// Bytes of input rows a convolution block aims at (reused across its panels).
 const CONV_BLOCK_BYTES: usize = 512 * 1024;
 
-/// Output rows per fused separable block: as many as fit the budget, at least one.
+/// Output rows per fused separable block: the fewest blocks whose rows fit
+/// the budget, the rows spread evenly over them (19 rows at most 9 per
+/// block: 7, 7, 5 rather than 9, 9, 1, whose last block streams all the
+/// weights for one row).
 pub fn separable_rows(g: &Geom) -> usize {
-    (SEPARABLE_BLOCK_BYTES / (g.ow * g.c * 4)).clamp(1, g.oh)
+    let most = (SEPARABLE_BLOCK_BYTES / (g.ow * g.c * 4)).clamp(1, g.oh);
+    g.oh.div_ceil(g.oh.div_ceil(most))
 }
 
 /// Output rows per convolution block: as many as keep their input rows
