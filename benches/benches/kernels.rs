@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the x86 SIMD kernels on Xception's layer shapes, for
 //! choosing register tiles and blocking. Throughput is in FLOP/s (2 per
-//! multiply-accumulate): compare with the ISA's peak. Instruction sets the
-//! CPU lacks are skipped with a note.
+//! multiply-accumulate): compare with the `peak` group, a register-only FMA
+//! loop measured in the same run. Instruction sets the CPU lacks are skipped
+//! with a note.
 //!
 //! `cargo bench -p xcc-benches --bench kernels [-- FILTER]`
 
@@ -121,6 +122,67 @@ const GEMMS: [GemmCase; 7] = [
     ("avx2 4x3", false, 8, 3, gemm2_4x3),
     ("avx2 3x4", false, 8, 4, gemm2_3x4),
 ];
+
+/// Multiply-add rounds per call of the peak loop.
+const PEAK_ROUNDS: usize = 10_000;
+
+/// Independent accumulators of the peak loop: enough to keep two FMA pipes
+/// of latency 4 busy, few enough to stay in registers on AVX2.
+const PEAK_ACCS: usize = 12;
+
+/// A register-only FMA loop: no memory traffic, so its rate is the FP32 peak
+/// this core gives in this run (the machine's other load included), the
+/// yardstick for the kernels' GFLOP/s.
+#[inline(always)]
+unsafe fn fma_loop<I: x86::Isa>(seed: f32) -> f32 {
+    // SAFETY: the caller checked the CPU.
+    unsafe {
+        let mut acc = [I::splat(seed); PEAK_ACCS];
+        let (m, c) = (I::splat(1.000_000_1), I::splat(-1.0e-7));
+        for _ in 0..PEAK_ROUNDS {
+            for a in acc.iter_mut() {
+                *a = I::fmadd(*a, m, c);
+            }
+        }
+        let sum = acc.into_iter().fold(I::zero(), |s, a| I::add(s, a));
+        let mut out = [0f32; 16];
+        I::store(out.as_mut_ptr(), sum);
+        out[0]
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+unsafe fn peak512(seed: f32) -> f32 {
+    // SAFETY: the caller checked the CPU.
+    unsafe { fma_loop::<avx512::Avx512>(seed) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn peak2(seed: f32) -> f32 {
+    // SAFETY: the caller checked the CPU.
+    unsafe { fma_loop::<avx2::Avx2>(seed) }
+}
+
+/// The attainable FP32 peak per instruction set (FLOP/s).
+fn peak(c: &mut Criterion) {
+    type PeakFn = unsafe fn(f32) -> f32;
+    let cases: [(&str, bool, usize, PeakFn); 2] =
+        [("avx512", true, 16, peak512), ("avx2", false, 8, peak2)];
+    let mut group = c.benchmark_group("peak");
+    for (name, is512, lanes, f) in cases {
+        if !supported(is512, name) {
+            continue;
+        }
+        group.throughput(Throughput::Elements(
+            (2 * PEAK_ROUNDS * PEAK_ACCS * lanes) as u64,
+        ));
+        // SAFETY: the instruction set was checked above.
+        group.bench_function(format!("fma {name}"), |b| {
+            b.iter(|| unsafe { f(black_box(1.0)) })
+        });
+    }
+    group.finish();
+}
 
 fn supported(is512: bool, name: &str) -> bool {
     let ok = if is512 {
@@ -291,6 +353,6 @@ fn conv(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = criterion();
-    targets = pointwise, separable, conv
+    targets = peak, pointwise, separable, conv
 }
 criterion_main!(benches);
