@@ -215,14 +215,37 @@ def build_onnx(spec, weights):
     return model
 
 
-def ort_session(model):
-    """A single-threaded, sequential, fully optimised ONNX Runtime session."""
+def ort_session(model, profile_prefix=None):
+    """A single-threaded, sequential, fully optimised ONNX Runtime session
+    (profiling every node when `profile_prefix` is given)."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def print_ort_nodes(model, x, runs, tmp):
+    """Prints ONNX Runtime's per-node median time over `runs` calls, in
+    execution order (after its own fusions), to compare with `xcc profile`."""
+    sess = ort_session(model, str(Path(tmp) / "ort"))
+    for _ in range(runs):
+        sess.run(None, {"input": x})
+    events = json.loads(Path(sess.end_profiling()).read_text())
+    times, ops = {}, {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            name = e["name"][: -len("_kernel_time")]
+            times.setdefault(name, []).append(e["dur"] / 1e3)
+            ops[name] = e["args"].get("op_name", "")
+    total = sum(statistics.median(v) for v in times.values())
+    print(f"ONNX Runtime per node (median of {runs} runs, ms; sum {total:.3f} ms):")
+    for name, v in times.items():
+        print(f"  {statistics.median(v):9.3f}  {ops[name]:<18} {name}")
 
 
 def time_ort(sess, x, runs):
@@ -267,6 +290,8 @@ def main():
     ap.add_argument("--xcc", default=str(target_dir / "release/xcc"),
                     help="the xcc binary (default $CARGO_TARGET_DIR/release/xcc)")
     ap.add_argument("--save-onnx", type=Path, help="also write the ONNX model here")
+    ap.add_argument("--nodes", action="store_true",
+                    help="also print ONNX Runtime's per-node times (compare with `xcc profile`)")
     args = ap.parse_args()
     if not Path(args.xcc).is_file():
         sys.exit(f"error: no xcc binary at {args.xcc}: build it with "
@@ -304,6 +329,8 @@ def main():
                 med[t].append(run_xcc(args, t, args.runs, Path(tmp) / "y.npy")[0])
             line = " | ".join(f"xcc {names[t]} {med[t][-1]:.4g} ms" for t in args.target)
             print(f"round {r}: ORT {med['ORT'][-1]:.4g} ms | {line}", flush=True)
+        if args.nodes:
+            print_ort_nodes(model, x, args.runs, tmp)
 
     o = statistics.median(med["ORT"])
     for t in args.target:
