@@ -217,7 +217,13 @@ fn pointwise(c: &mut Criterion) {
             if !supported(is512, name) {
                 continue;
             }
-            let kcs = [k, 32 * 1024 / (4 * nv * lanes)];
+            // Unblocked, and the models' 32 KiB blocks when they split `k`.
+            let blocked = 32 * 1024 / (4 * nv * lanes);
+            let kcs = if blocked < k {
+                vec![k, blocked]
+            } else {
+                vec![k]
+            };
             for kc in kcs {
                 let x = data(m * k, 1);
                 let w = pack_gemm(&data(k * n, 2), k, n, nv, lanes);
@@ -235,7 +241,7 @@ fn pointwise(c: &mut Criterion) {
 }
 
 /// The fused separable convolution of the middle flow, by blocks of rows
-/// (the backend picks 9 rows for 512 KiB of depthwise output).
+/// (the backend picks 10 rows: two blocks within 576 KiB of depthwise output).
 fn separable(c: &mut Criterion) {
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
     unsafe fn sep512(
@@ -245,10 +251,10 @@ fn separable(c: &mut Criterion) {
         s: &mut [f32],
         y: &mut [f32],
     ) {
-        let blocking = (rows, 256);
+        let blocking = (rows, 128);
         // SAFETY: the caller checked the CPU.
         unsafe {
-            x86::separable::<avx512::Avx512, 14, 2, 3, 3>(
+            x86::separable::<avx512::Avx512, 6, 4, 3, 3>(
                 &MIDDLE,
                 728,
                 blocking,
@@ -290,21 +296,22 @@ fn separable(c: &mut Criterion) {
         }
     }
     type SepFn = unsafe fn(usize, &[f32], (&[f32], &[f32], &[f32]), &mut [f32], &mut [f32]);
-    let cases: [(&str, bool, usize, SepFn); 2] =
-        [("avx512", true, 16, sep512), ("avx2", false, 8, sep2)];
+    // The models' tiles and `k` blocks: AVX-512 6x4 (kc 128), AVX2 6x2 (kc 512).
+    let cases: [(&str, bool, usize, usize, SepFn); 2] =
+        [("avx512", true, 16, 4, sep512), ("avx2", false, 8, 2, sep2)];
     let mut group = c.benchmark_group("separable");
     let (px, ch) = (19 * 19, 728);
-    for (name, is512, lanes, f) in cases {
+    for (name, is512, lanes, nv, f) in cases {
         if !supported(is512, name) {
             continue;
         }
         let x = data(px * ch, 1);
         let dw = pack_depthwise(&data(9 * ch, 2), 9, ch, lanes);
-        let pw = pack_gemm(&data(ch * ch, 3), ch, ch, 2, lanes);
+        let pw = pack_gemm(&data(ch * ch, 3), ch, ch, nv, lanes);
         let b = pad_lanes(&data(ch, 4), lanes);
         let mut y = vec![0.0; px * ch];
         group.throughput(Throughput::Elements((2 * px * ch * (ch + 9)) as u64));
-        for rows in [1, 9, 19] {
+        for rows in [1, 9, 10, 19] {
             let mut s = vec![0.0; rows * 19 * ch];
             group.bench_function(format!("middle {name} rows {rows}"), |bench| {
                 // SAFETY: the instruction set was checked above.
@@ -320,7 +327,7 @@ fn conv(c: &mut Criterion) {
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
     unsafe fn conv512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
         // SAFETY: the caller checked the CPU.
-        unsafe { x86::conv2d::<avx512::Avx512, 14, 2>(&BLOCK1_CONV2, 64, 26, &EP, x, w, b, &[], y) }
+        unsafe { x86::conv2d::<avx512::Avx512, 6, 4>(&BLOCK1_CONV2, 64, 26, &EP, x, w, b, &[], y) }
     }
     #[target_feature(enable = "avx2,fma")]
     unsafe fn conv2(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
@@ -328,17 +335,20 @@ fn conv(c: &mut Criterion) {
         unsafe { x86::conv2d::<avx2::Avx2, 6, 2>(&BLOCK1_CONV2, 64, 26, &EP, x, w, b, &[], y) }
     }
     type ConvFn = unsafe fn(&[f32], &[f32], &[f32], &mut [f32]);
-    let cases: [(&str, bool, usize, ConvFn); 2] =
-        [("avx512", true, 16, conv512), ("avx2", false, 8, conv2)];
+    // The models' tiles: AVX-512 6x4, AVX2 6x2.
+    let cases: [(&str, bool, usize, usize, ConvFn); 2] = [
+        ("avx512", true, 16, 4, conv512),
+        ("avx2", false, 8, 2, conv2),
+    ];
     let g = BLOCK1_CONV2;
     let k = g.kh * g.kw * g.c;
     let mut group = c.benchmark_group("conv");
-    for (name, is512, lanes, f) in cases {
+    for (name, is512, lanes, nv, f) in cases {
         if !supported(is512, name) {
             continue;
         }
         let x = data(g.h * g.w * g.c, 1);
-        let w = pack_gemm(&data(k * 64, 2), k, 64, 2, lanes);
+        let w = pack_gemm(&data(k * 64, 2), k, 64, nv, lanes);
         let b = pad_lanes(&data(64, 3), lanes);
         let mut y = vec![0.0; g.oh * g.ow * 64];
         group.throughput(Throughput::Elements((2 * g.oh * g.ow * k * 64) as u64));
