@@ -12,7 +12,7 @@ use std::time::Duration;
 use xcc_benches::data;
 use xcc_codegen::backends::kernels::scalar::{Epilogue, Residual, Window};
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
-use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes};
+use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes, Simd, Tile};
 
 /// Bias and ReLU, as most Xception layers.
 const EP: Epilogue = Epilogue {
@@ -217,8 +217,9 @@ fn pointwise(c: &mut Criterion) {
             if !supported(is512, name) {
                 continue;
             }
-            // Unblocked, and the models' 32 KiB blocks when they split `k`.
-            let blocked = 32 * 1024 / (4 * nv * lanes);
+            // Unblocked, and the models' blocks when they split `k`.
+            let simd = if is512 { Simd::Avx512 } else { Simd::Avx2 };
+            let blocked = simd.kc(Tile { mr: 1, nv });
             let kcs = if blocked < k {
                 vec![k, blocked]
             } else {
@@ -251,7 +252,7 @@ fn separable(c: &mut Criterion) {
         s: &mut [f32],
         y: &mut [f32],
     ) {
-        let blocking = (rows, 128);
+        let blocking = (rows, Simd::Avx512.kc(Simd::Avx512.tile()));
         // SAFETY: the caller checked the CPU.
         unsafe {
             x86::separable::<avx512::Avx512, 6, 4, 3, 3>(
@@ -277,7 +278,7 @@ fn separable(c: &mut Criterion) {
         s: &mut [f32],
         y: &mut [f32],
     ) {
-        let blocking = (rows, 512);
+        let blocking = (rows, Simd::Avx2.kc(Simd::Avx2.tile()));
         // SAFETY: the caller checked the CPU.
         unsafe {
             x86::separable::<avx2::Avx2, 6, 2, 3, 3>(
@@ -296,7 +297,7 @@ fn separable(c: &mut Criterion) {
         }
     }
     type SepFn = unsafe fn(usize, &[f32], (&[f32], &[f32], &[f32]), &mut [f32], &mut [f32]);
-    // The models' tiles and `k` blocks: AVX-512 6x4 (kc 128), AVX2 6x2 (kc 512).
+    // The models' tiles (AVX-512 6x4, AVX2 6x2) and their `k` blocks.
     let cases: [(&str, bool, usize, usize, SepFn); 2] =
         [("avx512", true, 16, 4, sep512), ("avx2", false, 8, 2, sep2)];
     let mut group = c.benchmark_group("separable");

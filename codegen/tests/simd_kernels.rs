@@ -21,29 +21,10 @@ use xcc_codegen::backends::kernels::scalar::{self, Epilogue, Residual, Window};
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
 use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes};
 
-/// SplitMix64: small, deterministic.
-struct Rng(u64);
+#[path = "support/kernel_check.rs"]
+mod kernel_check;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len())]
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
-            .collect()
-    }
-}
+use kernel_check::{abs, check, epilogue, magnitude_epilogue, output, res_arg, Rng};
 
 macro_rules! isa_wrappers {
     ($m:ident, $isa:ty, $feat:literal) => {
@@ -201,64 +182,6 @@ fn window(rng: &mut Rng, c: usize, k: usize, stride: usize, dil: usize, same: bo
         dw: dil,
         pt: pad(h, oh),
         pl: pad(w, ow),
-    }
-}
-
-fn epilogue(rng: &mut Rng, in_place_ok: bool) -> Epilogue {
-    let residual = match rng.below(3) {
-        0 => Residual::None,
-        1 => Residual::Separate,
-        _ if in_place_ok => Residual::InPlace,
-        _ => Residual::Separate,
-    };
-    Epilogue {
-        relu_in: rng.below(2) == 0,
-        bias: rng.below(3) != 0,
-        residual,
-        relu: rng.below(2) == 0,
-    }
-}
-
-/// The same epilogue on absolute values: no ReLUs (so every term counts).
-fn magnitude_epilogue(ep: &Epilogue) -> Epilogue {
-    Epilogue {
-        relu_in: false,
-        relu: false,
-        ..*ep
-    }
-}
-
-fn abs(v: &[f32]) -> Vec<f32> {
-    v.iter().map(|x| x.abs()).collect()
-}
-
-/// Asserts `got` is within `1e-5 * mag` of `want`, element by element.
-fn check(what: &str, got: &[f32], want: &[f32], mag: &[f32]) {
-    assert_eq!(got.len(), want.len());
-    for (i, ((&g, &w), &m)) in got.iter().zip(want).zip(mag).enumerate() {
-        let tol = 1e-5 * m + 1e-30;
-        assert!(
-            (g - w).abs() <= tol,
-            "{what}: element {i}: got {g}, want {w} (tolerance {tol})"
-        );
-    }
-}
-
-/// Prefills the output with the residual when it is added in place.
-fn output(ep: &Epilogue, n: usize, res: &[f32]) -> Vec<f32> {
-    if ep.residual == Residual::InPlace {
-        res.to_vec()
-    } else {
-        vec![f32::NAN; n]
-    }
-}
-
-/// The residual slice a kernel sees.
-fn res_arg<'a>(ep: &Epilogue, res: &'a [f32]) -> &'a [f32] {
-    if ep.residual == Residual::Separate {
-        res
-    } else {
-        &[]
     }
 }
 
