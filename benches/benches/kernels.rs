@@ -110,17 +110,17 @@ gemm_fn!(gemm2_3x4, avx2::Avx2, "avx2,fma", 3, 4);
 
 type GemmFn = unsafe fn(usize, usize, usize, &[f32], &[f32], &[f32], &mut [f32]);
 
-/// `(name, is AVX-512, lanes, nv, kernel)`.
-type GemmCase = (&'static str, bool, usize, usize, GemmFn);
+/// `(name, is AVX-512, lanes, mr, nv, kernel)`.
+type GemmCase = (&'static str, bool, usize, usize, usize, GemmFn);
 
 const GEMMS: [GemmCase; 7] = [
-    ("avx512 14x2", true, 16, 2, gemm512_14x2),
-    ("avx512 12x2", true, 16, 2, gemm512_12x2),
-    ("avx512 8x3", true, 16, 3, gemm512_8x3),
-    ("avx512 6x4", true, 16, 4, gemm512_6x4),
-    ("avx2 6x2", false, 8, 2, gemm2_6x2),
-    ("avx2 4x3", false, 8, 3, gemm2_4x3),
-    ("avx2 3x4", false, 8, 4, gemm2_3x4),
+    ("avx512 14x2", true, 16, 14, 2, gemm512_14x2),
+    ("avx512 12x2", true, 16, 12, 2, gemm512_12x2),
+    ("avx512 8x3", true, 16, 8, 3, gemm512_8x3),
+    ("avx512 6x4", true, 16, 6, 4, gemm512_6x4),
+    ("avx2 6x2", false, 8, 6, 2, gemm2_6x2),
+    ("avx2 4x3", false, 8, 4, 3, gemm2_4x3),
+    ("avx2 3x4", false, 8, 3, 4, gemm2_3x4),
 ];
 
 /// Multiply-add rounds per call of the peak loop.
@@ -204,19 +204,24 @@ fn criterion() -> Criterion {
 }
 
 /// Register tiles and `k` blocking on Xception's pointwise shapes
-/// (pixels, in, out): the middle flow, block 4 and block 14.
+/// (pixels, in, out): the middle flow, block 4 and block 14; and first a GEMM
+/// whose operands stay in L1 (one tile: `R` rows, one panel of `N` columns;
+/// 24 KiB of weights at most), the ceiling of each micro-kernel with its
+/// epilogue.
 fn pointwise(c: &mut Criterion) {
     let shapes = [
+        ("l1 Rx96xN", 0, 96, 0),
         ("middle 361x728x728", 361, 728, 728),
         ("block4 1369x256x728", 1369, 256, 728),
         ("block14 100x1536x2048", 100, 1536, 2048),
     ];
     let mut group = c.benchmark_group("pointwise");
     for (shape, m, k, n) in shapes {
-        for (name, is512, lanes, nv, f) in GEMMS {
+        for (name, is512, lanes, mr, nv, f) in GEMMS {
             if !supported(is512, name) {
                 continue;
             }
+            let (m, n) = if m == 0 { (mr, nv * lanes) } else { (m, n) };
             // Unblocked, and the models' blocks when they split `k`.
             let simd = if is512 { Simd::Avx512 } else { Simd::Avx2 };
             let blocked = simd.kc(Tile { mr: 1, nv });
