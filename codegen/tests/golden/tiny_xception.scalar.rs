@@ -950,6 +950,9 @@ mod kernels {
             }
         }
         /// Global average (or max) pooling of `hw` pixels of `c` channels into `y[c]`.
+        /// Pixel by pixel, accumulating in `y`: each channel still sums its pixels in
+        /// order, and the inner loop runs along contiguous channels (vectorised by
+        /// the compiler) rather than striding `c` floats per read.
         #[inline(always)]
         pub fn global_pool(
             hw: usize,
@@ -959,13 +962,18 @@ mod kernels {
             x: &[f32],
             y: &mut [f32],
         ) {
-            for k in 0..c {
-                let mut acc = if is_max { f32::NEG_INFINITY } else { 0.0 };
-                for p in 0..hw {
-                    let v = load(x[p * c + k], relu_in);
-                    acc = if is_max { acc.max(v) } else { acc + v };
+            let y = &mut y[..c];
+            y.fill(if is_max { f32::NEG_INFINITY } else { 0.0 });
+            for px in x.chunks_exact(c).take(hw) {
+                for (acc, &v) in y.iter_mut().zip(px) {
+                    let v = load(v, relu_in);
+                    *acc = if is_max { acc.max(v) } else { *acc + v };
                 }
-                y[k] = if is_max { acc } else { acc / hw as f32 };
+            }
+            if !is_max {
+                for acc in y.iter_mut() {
+                    *acc /= hw as f32;
+                }
             }
         }
         /// `y = relu?(x0 + x1)`.
