@@ -19,7 +19,7 @@
 
 use xcc_codegen::backends::kernels::scalar::{self, Epilogue, Residual, Window};
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
-use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes};
+use xcc_codegen::backends::x86::{pack_conv_pairs, pack_depthwise, pack_gemm, pad_lanes};
 
 #[path = "support/kernel_check.rs"]
 mod kernel_check;
@@ -89,6 +89,23 @@ macro_rules! isa_wrappers {
             ) {
                 // SAFETY: the caller checked the CPU.
                 unsafe { x86::conv2d::<$isa, MR, NV>(g, co, rows, ep, x, w, bias, res, y) }
+            }
+
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn conv2d_pairs<const MR: usize>(
+                g: &Window,
+                co: usize,
+                rows: usize,
+                ep: &Epilogue,
+                x: &[f32],
+                w: &[f32],
+                bias: &[f32],
+                res: &[f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: the caller checked the CPU.
+                unsafe { x86::conv2d_pairs::<$isa, MR>(g, co, rows, ep, x, w, bias, res, y) }
             }
 
             #[target_feature(enable = $feat)]
@@ -374,6 +391,60 @@ fn depthwise_matches_scalar() {
     }
 }
 
+/// A random dense convolution with its scalar result (`want`) and magnitude
+/// (`mag`, the scalar kernel on absolute values).
+struct ConvCase {
+    g: Window,
+    ep: Epilogue,
+    rows: usize,
+    k: usize,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+    res: Vec<f32>,
+    want: Vec<f32>,
+    mag: Vec<f32>,
+}
+
+impl ConvCase {
+    /// A `k` x `k` window (strides 1 and 2, dilation, 'same' or 'valid') over
+    /// `c` channels, `co` outputs, a random epilogue and block of rows.
+    fn new(rng: &mut Rng, c: usize, co: usize) -> ConvCase {
+        let (k, stride, dil) = rng.pick(&[(3, 1, 1), (3, 2, 1), (1, 2, 1), (1, 1, 1), (3, 1, 2)]);
+        let same = rng.below(2) == 0;
+        let g = window(rng, c, k, stride, dil, same);
+        let ep = epilogue(rng, true);
+        let rows = rng.pick(&[1, 2, g.oh]).min(g.oh);
+        let n = g.oh * g.ow * co;
+        let (x, w) = (rng.vec(g.h * g.w * c), rng.vec(k * k * c * co));
+        let (bias, res) = (rng.vec(co), rng.vec(n));
+        let r = res_arg(&ep, &res);
+        let mut want = output(&ep, n, &res);
+        scalar::conv2d(&g, co, &ep, &x, &w, &bias, r, &mut want);
+        let mut mag = output(&ep, n, &abs(&res));
+        let (ax, aw, ab, ar) = (abs(&x), abs(&w), abs(&bias), abs(r));
+        let mep = magnitude_epilogue(&ep);
+        scalar::conv2d(&g, co, &mep, &ax, &aw, &ab, &ar, &mut mag);
+        ConvCase {
+            g,
+            ep,
+            rows,
+            k,
+            x,
+            w,
+            bias,
+            res,
+            want,
+            mag,
+        }
+    }
+
+    /// The residual argument of the kernels.
+    fn res_arg(&self) -> &[f32] {
+        res_arg(&self.ep, &self.res)
+    }
+}
+
 #[test]
 fn conv2d_matches_scalar() {
     for (isa, lanes) in isas() {
@@ -381,54 +452,69 @@ fn conv2d_matches_scalar() {
         for case in 0..160 {
             let c = rng.pick(&[1, 3, 5, 17, 32]);
             let co = rng.pick(&CHANNELS);
-            let (k, stride, dil) =
-                rng.pick(&[(3, 1, 1), (3, 2, 1), (1, 2, 1), (1, 1, 1), (3, 1, 2)]);
-            let same = rng.below(2) == 0;
-            let g = window(&mut rng, c, k, stride, dil, same);
-            let ep = epilogue(&mut rng, true);
-            let rows = rng.pick(&[1, 2, g.oh]).min(g.oh);
-            let n = g.oh * g.ow * co;
-            let (x, w) = (rng.vec(g.h * g.w * c), rng.vec(k * k * c * co));
-            let (bias, res) = (rng.vec(co), rng.vec(n));
-            let r = res_arg(&ep, &res);
-            let mut want = output(&ep, n, &res);
-            scalar::conv2d(&g, co, &ep, &x, &w, &bias, r, &mut want);
-            let mut mag = output(&ep, n, &abs(&res));
-            let mep = magnitude_epilogue(&ep);
-            scalar::conv2d(
-                &g,
-                co,
-                &mep,
-                &abs(&x),
-                &abs(&w),
-                &abs(&bias),
-                &abs(r),
-                &mut mag,
-            );
+            let t = ConvCase::new(&mut rng, c, co);
+            let (g, ep, rows, k, n) = (t.g, t.ep, t.rows, t.k, t.g.oh * t.g.ow * co);
+            let (x, w, bias, r) = (&t.x, &t.w, &t.bias, t.res_arg());
+            let (res, want, mag) = (&t.res, &t.want, &t.mag);
             let tile = case % 3;
             let nv = match tile {
                 0 => 2,
                 1 => 4,
                 _ => 1,
             };
-            let wp = pack_gemm(&w, k * k * c, co, nv, lanes);
-            let bp = pad_lanes(&bias, lanes);
-            let mut got = output(&ep, n, &res);
+            let wp = pack_gemm(w, k * k * c, co, nv, lanes);
+            let bp = pad_lanes(bias, lanes);
+            let mut got = output(&ep, n, res);
             // SAFETY: `isas()` checked the CPU.
             unsafe {
                 match (isa, tile) {
-                    ("avx2", 0) => w2::conv2d::<6, 2>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
-                    ("avx2", 1) => w2::conv2d::<3, 4>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
-                    ("avx2", _) => {
-                        w2::conv2d::<15, 1>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got)
-                    }
-                    (_, 0) => w512::conv2d::<14, 2>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
-                    (_, 1) => w512::conv2d::<6, 4>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
-                    _ => w512::conv2d::<15, 1>(&g, co, rows, &ep, &x, &wp, &bp, r, &mut got),
+                    ("avx2", 0) => w2::conv2d::<6, 2>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got),
+                    ("avx2", 1) => w2::conv2d::<3, 4>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got),
+                    ("avx2", _) => w2::conv2d::<15, 1>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got),
+                    (_, 0) => w512::conv2d::<14, 2>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got),
+                    (_, 1) => w512::conv2d::<6, 4>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got),
+                    _ => w512::conv2d::<15, 1>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got),
                 }
             }
             let what = format!("{isa} conv2d case {case} {g:?} co={co} rows={rows} {ep:?}");
-            check(&what, &got, &want, &mag);
+            check(&what, &got, want, mag);
+        }
+    }
+}
+
+/// The channel-pair convolution (at most half a vector of outputs, an even
+/// number of inputs): every output count up to half a vector, 2 to 34 input
+/// channels, the model's tiles (AVX-512 12 rows, AVX2 6) and others.
+#[test]
+fn conv2d_pairs_matches_scalar() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(4);
+        for case in 0..160 {
+            let c = rng.pick(&[2, 4, 8, 18, 34]);
+            let co = 1 + rng.below(lanes / 2);
+            let t = ConvCase::new(&mut rng, c, co);
+            let (g, ep, rows, k, n) = (t.g, t.ep, t.rows, t.k, t.g.oh * t.g.ow * co);
+            let (x, w, bias, r) = (&t.x, &t.w, &t.bias, t.res_arg());
+            let (res, want, mag) = (&t.res, &t.want, &t.mag);
+            let wp = pack_conv_pairs(w, k * k, c, co, lanes);
+            let bp = pad_lanes(bias, lanes);
+            let mut got = output(&ep, n, res);
+            let tile = case % 2;
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                match (isa, tile) {
+                    ("avx2", 0) => {
+                        w2::conv2d_pairs::<6>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got)
+                    }
+                    ("avx2", _) => {
+                        w2::conv2d_pairs::<1>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got)
+                    }
+                    (_, 0) => w512::conv2d_pairs::<12>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got),
+                    _ => w512::conv2d_pairs::<5>(&g, co, rows, &ep, x, &wp, &bp, r, &mut got),
+                }
+            }
+            let what = format!("{isa} conv2d_pairs case {case} {g:?} co={co} rows={rows} {ep:?}");
+            check(&what, &got, want, mag);
         }
     }
 }

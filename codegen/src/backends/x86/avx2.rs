@@ -88,6 +88,23 @@ impl Isa for Avx2 {
         // SAFETY: the caller guarantees AVX.
         unsafe { _mm256_max_ps(a, b) }
     }
+    #[inline(always)]
+    unsafe fn splat_pair(p: *const f32) -> __m256 {
+        // SAFETY: the caller guarantees 2 readable floats and AVX.
+        unsafe { _mm256_castpd_ps(_mm256_set1_pd(p.cast::<f64>().read_unaligned())) }
+    }
+    #[inline(always)]
+    unsafe fn fold_pairs(v: __m256) -> __m256 {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe {
+            let even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+            let odd = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
+            _mm256_add_ps(
+                _mm256_permutevar8x32_ps(v, even),
+                _mm256_permutevar8x32_ps(v, odd),
+            )
+        }
+    }
 }
 
 /// Whether this CPU and OS run AVX2 and FMA code. Cached after the first

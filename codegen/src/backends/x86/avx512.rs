@@ -82,6 +82,23 @@ impl Isa for Avx512 {
         // SAFETY: the caller guarantees AVX-512F.
         unsafe { _mm512_max_ps(a, b) }
     }
+    #[inline(always)]
+    unsafe fn splat_pair(p: *const f32) -> __m512 {
+        // SAFETY: the caller guarantees 2 readable floats and AVX-512F.
+        unsafe { _mm512_castpd_ps(_mm512_set1_pd(p.cast::<f64>().read_unaligned())) }
+    }
+    #[inline(always)]
+    unsafe fn fold_pairs(v: __m512) -> __m512 {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
+            _mm512_add_ps(
+                _mm512_permutexvar_ps(even, v),
+                _mm512_permutexvar_ps(odd, v),
+            )
+        }
+    }
 }
 
 /// Whether this CPU and OS run AVX-512F/VL/BW/DQ, AVX2 and FMA code. Cached

@@ -90,6 +90,18 @@ pub trait Isa: Copy {
     /// # Safety
     /// See the trait.
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// The two floats at `p` repeated across the vector: `[p[0], p[1], p[0],
+    /// p[1], ..]` (one 64-bit broadcast).
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn splat_pair(p: *const f32) -> Self::V;
+    /// Sums of neighbouring lanes, packed low: lane `j < LANES / 2` is `v[2j]
+    /// + v[2j + 1]`; the upper lanes are unspecified.
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn fold_pairs(v: Self::V) -> Self::V;
 }
 
 /// Loads `n` floats (`n == LANES`: a full vector).
@@ -193,9 +205,12 @@ const LINE: usize = 16;
 /// The register tile: `acc[m][v] += relu_in?(a[m * lda + kk]) * b[kk][v]` for
 /// `kk < k`, with `b` a panel of `NV` vectors per row. Iteration `kk <
 /// pf.1` also prefetches line `kk` from `pf.0` into L2 (the next weights).
+/// With `PAIRS` (see [`conv2d_pairs`]), step `kk` broadcasts the pair of
+/// floats at `a + m * lda + 2 * kk` instead, to the two channels' interleaved
+/// weights.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<I: Isa, const MR: usize, const NV: usize>(
+unsafe fn tile<I: Isa, const MR: usize, const NV: usize, const PAIRS: bool>(
     acc: &mut [[I::V; NV]; MR],
     a: *const f32,
     lda: usize,
@@ -204,8 +219,9 @@ unsafe fn tile<I: Isa, const MR: usize, const NV: usize>(
     b: *const f32,
     pf: (*const f32, usize),
 ) {
-    // SAFETY: the caller guarantees `MR` rows of `k` floats at `a` (rows `lda`
-    // apart), `k * NV * LANES` floats at `b`, and the ISA; prefetches never fault.
+    // SAFETY: the caller guarantees `MR` rows of `k` floats (`2 * k` with
+    // `PAIRS`) at `a` (rows `lda` apart), `k * NV * LANES` floats at `b`, and
+    // the ISA; prefetches never fault.
     unsafe {
         let zero = I::zero();
         for kk in 0..k {
@@ -218,7 +234,12 @@ unsafe fn tile<I: Isa, const MR: usize, const NV: usize>(
                 *slot = I::load(bp.add(v * I::LANES));
             }
             for (m, row) in acc.iter_mut().enumerate() {
-                let av = relu_if::<I>(relu_in, I::splat(*a.add(m * lda + kk)));
+                let av = if PAIRS {
+                    I::splat_pair(a.add(m * lda + 2 * kk))
+                } else {
+                    I::splat(*a.add(m * lda + kk))
+                };
+                let av = relu_if::<I>(relu_in, av);
                 for (r, bvv) in row.iter_mut().zip(bv.iter()) {
                     *r = I::fmadd(av, *bvv, *r);
                 }
@@ -374,7 +395,7 @@ unsafe fn gemm_panel<I: Isa, const MR: usize, const NV: usize>(
             let (r, ct) = (res.wrapping_add(o), c.add(o));
             let mut acc = tile_start::<I, MR, NV>(first, ep, nlast, bias, r, ct, ldc);
             let tpf = (pf.0.wrapping_add(t * k * LINE), pf.1.saturating_sub(t * k));
-            tile::<I, MR, NV>(&mut acc, a.add(t * MR * lda), lda, k, relu_in, b, tpf);
+            tile::<I, MR, NV, false>(&mut acc, a.add(t * MR * lda), lda, k, relu_in, b, tpf);
             tile_store::<I, MR, NV>(&acc, relu, nlast, ct, ldc);
         }
         // The tail's pieces prefetch on as if they were whole tiles.
@@ -384,7 +405,7 @@ unsafe fn gemm_panel<I: Isa, const MR: usize, const NV: usize>(
             let t = tiles + at;
             let tpf = (pf.0.wrapping_add(t * k * LINE), pf.1.saturating_sub(t * k));
             let mut acc = tile_start::<I, R, NV>(first, ep, nlast, bias, r, ct, ldc);
-            tile::<I, R, NV>(&mut acc, a.add(row * lda), lda, k, relu_in, b, tpf);
+            tile::<I, R, NV, false>(&mut acc, a.add(row * lda), lda, k, relu_in, b, tpf);
             tile_store::<I, R, NV>(&acc, relu, nlast, ct, ldc);
         })
     }
@@ -912,7 +933,7 @@ pub unsafe fn dense<I: Isa, const MR: usize, const NV: usize>(
 /// inside the input (required when `R > 1`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize>(
+unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize, const PAIRS: bool>(
     g: &Window,
     co: usize,
     ep: &Epilogue,
@@ -944,13 +965,23 @@ unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize>(
                     continue;
                 }
                 let t = ky * g.kw + kx;
-                let bt = b.add(t * g.c * NV * I::LANES);
                 let a = x.add((iy * g.w + ix) * g.c);
+                // A tap's weights: `c` rows of `NV` vectors, or `c / 2`
+                // vectors of channel pairs.
+                let steps = if PAIRS { g.c / 2 } else { g.c };
+                let bt = b.add(t * steps * NV * I::LANES);
                 let tpf = (
-                    pf.0.wrapping_add(t * g.c * LINE),
-                    pf.1.saturating_sub(t * g.c),
+                    pf.0.wrapping_add(t * steps * LINE),
+                    pf.1.saturating_sub(t * steps),
                 );
-                tile::<I, R, NV>(&mut acc, a, g.sw * g.c, g.c, ep.relu_in, bt, tpf);
+                tile::<I, R, NV, PAIRS>(&mut acc, a, g.sw * g.c, steps, ep.relu_in, bt, tpf);
+            }
+        }
+        if PAIRS {
+            for row in acc.iter_mut() {
+                for v in row.iter_mut() {
+                    *v = I::fold_pairs(*v);
+                }
             }
         }
         let o = ox0 * co;
@@ -963,7 +994,7 @@ unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize>(
 /// prefetch the `pf.1` lines at `pf.0` into L2 (one per multiply-add step).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn conv_row<I: Isa, const MR: usize, const NV: usize>(
+unsafe fn conv_row<I: Isa, const MR: usize, const NV: usize, const PAIRS: bool>(
     g: &Window,
     co: usize,
     ep: &Epilogue,
@@ -981,7 +1012,7 @@ unsafe fn conv_row<I: Isa, const MR: usize, const NV: usize>(
         let rows_ok = row_inside(g, oy);
         let (lo, hi) = interior(g.w, g.ow, g.kw, g.sw, g.dw, g.pl);
         for ox in (0..lo).chain(hi..g.ow) {
-            conv_tile::<I, 1, NV>(
+            conv_tile::<I, 1, NV, PAIRS>(
                 g,
                 co,
                 ep,
@@ -1006,14 +1037,14 @@ unsafe fn conv_row<I: Isa, const MR: usize, const NV: usize>(
                 pf.0.wrapping_add(t * kk * LINE),
                 pf.1.saturating_sub(t * kk),
             );
-            conv_tile::<I, MR, NV>(
+            conv_tile::<I, MR, NV, PAIRS>(
                 g, co, ep, nlast, oy, ox, rows_ok, true, tpf, x, b, bias, res, y,
             );
         }
         for_tail_rows!(hi - lo - tiles * MR, at, RT => {
             let (ox, t) = (lo + tiles * MR + at, tiles + at);
             let tpf = (pf.0.wrapping_add(t * kk * LINE), pf.1.saturating_sub(t * kk));
-            conv_tile::<I, RT, NV>(
+            conv_tile::<I, RT, NV, PAIRS>(
                 g, co, ep, nlast, oy, ox, rows_ok, true, tpf, x, b, bias, res, y,
             )
         })
@@ -1053,6 +1084,23 @@ pub unsafe fn conv2d<I: Isa, const MR: usize, const NV: usize>(
     assert!(rows >= 1 && x.len() >= g.h * g.w * g.c && w.len() >= kk * cop);
     assert!(y.len() >= g.oh * row && (!ep.bias || bias.len() >= cop));
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * row);
+    // SAFETY: the lengths are checked above; the ISA is the caller's promise.
+    unsafe { conv_blocks::<I, MR, NV, false>(g, co, rows, ep, (x, w, bias, res, y)) };
+}
+
+/// The operands of a convolution: input, packed weights, bias, residual,
+/// output.
+type ConvArgs<'a> = (&'a [f32], &'a [f32], &'a [f32], &'a [f32], &'a mut [f32]);
+
+/// The output of [`conv2d`] (or [`conv2d_pairs`]) by blocks of `rows`.
+#[inline(always)]
+unsafe fn conv_blocks<I: Isa, const MR: usize, const NV: usize, const PAIRS: bool>(
+    g: &Window,
+    co: usize,
+    rows: usize,
+    ep: &Epilogue,
+    (x, w, bias, res, y): ConvArgs,
+) {
     let yp = y.as_mut_ptr();
     let rp = if ep.residual == Residual::Separate {
         res.as_ptr()
@@ -1062,14 +1110,50 @@ pub unsafe fn conv2d<I: Isa, const MR: usize, const NV: usize>(
     let io = (x.as_ptr(), w.as_ptr(), bias.as_ptr(), rp, yp);
     let nb = g.oh / rows;
     for b in 0..nb {
-        // SAFETY: the block's rows are inside the output, the lengths are
-        // checked above; the ISA is the caller's promise.
-        unsafe { conv_block::<I, MR, NV>(g, co, ep, io, b * rows, rows) };
+        // SAFETY: the block's rows are inside the output; the caller checked
+        // the lengths and promises the ISA.
+        unsafe { conv_block::<I, MR, NV, PAIRS>(g, co, ep, io, b * rows, rows) };
     }
     if g.oh > nb * rows {
         // SAFETY: as above, for the last, shorter block.
-        unsafe { conv_block::<I, MR, NV>(g, co, ep, io, nb * rows, g.oh - nb * rows) };
+        unsafe { conv_block::<I, MR, NV, PAIRS>(g, co, ep, io, nb * rows, g.oh - nb * rows) };
     }
+}
+
+/// [`conv2d`] for at most `LANES / 2` output channels and an even number of
+/// input channels: each vector holds two input channels' products for the
+/// `LANES / 2` outputs (weights packed `[kh * kw][c / 2][LANES]`, lane `2j +
+/// s` the weight of input channel `2i + s` for output `j`, zero past `co`),
+/// fed by one 64-bit broadcast of the pair of inputs, so every lane works
+/// where [`conv2d`] would fill half a vector; neighbouring lanes are summed
+/// before the epilogue. Output rows go by blocks of `rows`, each row in
+/// tiles of `MR` pixels.
+///
+/// # Safety
+///
+/// The CPU supports `I`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn conv2d_pairs<I: Isa, const MR: usize>(
+    g: &Window,
+    co: usize,
+    rows: usize,
+    ep: &Epilogue,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+) {
+    const { assert!(MR >= 1 && MR <= 15, "tile out of range") };
+    let l = I::LANES;
+    let row = g.ow * co;
+    assert!(co >= 1 && 2 * co <= l && g.c.is_multiple_of(2) && rows >= 1);
+    assert!(x.len() >= g.h * g.w * g.c && w.len() >= g.kh * g.kw * g.c / 2 * l);
+    assert!(y.len() >= g.oh * row && (!ep.bias || bias.len() >= l));
+    assert!(ep.residual != Residual::Separate || res.len() >= g.oh * row);
+    // SAFETY: the lengths are checked above; the ISA is the caller's promise.
+    unsafe { conv_blocks::<I, MR, 1, true>(g, co, rows, ep, (x, w, bias, res, y)) };
 }
 
 /// Pointers of a convolution step: input, packed weights, bias, residual
@@ -1078,7 +1162,7 @@ type ConvIo = (*const f32, *const f32, *const f32, *const f32, *mut f32);
 
 /// Output rows `r0..r0 + nrows` of [`conv2d`], panel by panel.
 #[inline(always)]
-unsafe fn conv_block<I: Isa, const MR: usize, const NV: usize>(
+unsafe fn conv_block<I: Isa, const MR: usize, const NV: usize, const PAIRS: bool>(
     g: &Window,
     co: usize,
     ep: &Epilogue,
@@ -1112,7 +1196,7 @@ unsafe fn conv_block<I: Isa, const MR: usize, const NV: usize>(
             for oy in r0..r0 + nrows {
                 let o = oy * row + p * nr;
                 let (r, yo) = (res.wrapping_add(o), y.add(o));
-                conv_row::<I, MR, NV>(g, co, ep, l, oy, pf(p, oy), x, b, bi, r, yo);
+                conv_row::<I, MR, NV, PAIRS>(g, co, ep, l, oy, pf(p, oy), x, b, bi, r, yo);
             }
         }
         if rem > 0 {
@@ -1122,7 +1206,7 @@ unsafe fn conv_block<I: Isa, const MR: usize, const NV: usize>(
             for oy in r0..r0 + nrows {
                 let o = oy * row + full * nr;
                 let (r, yo, f) = (res.wrapping_add(o), y.add(o), pf(full, oy));
-                with_vectors!(nvt, V => conv_row::<I, MR, V>(
+                with_vectors!(nvt, V => conv_row::<I, MR, V, PAIRS>(
                     g, co, ep, nlast, oy, f, x, b, bi, r, yo
                 ))
             }
