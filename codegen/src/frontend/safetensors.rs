@@ -128,7 +128,7 @@ pub fn from_bytes(bytes: &[u8], shown: &str) -> Result<WeightMap, SafetensorsErr
     Ok(weights)
 }
 
-/// Reads a `.safetensors` file written by [`write`] (or any with only F32 tensors).
+/// Reads a `.safetensors` file written by [`write()`] (or any with only F32 tensors).
 pub fn read(path: impl AsRef<Path>) -> Result<WeightMap, SafetensorsError> {
     let path = path.as_ref();
     let shown = path.display().to_string();

@@ -96,8 +96,8 @@ pub trait Isa: Copy {
     /// # Safety
     /// See the trait.
     unsafe fn splat_pair(p: *const f32) -> Self::V;
-    /// Sums of neighbouring lanes, packed low: lane `j < LANES / 2` is `v[2j]
-    /// + v[2j + 1]`; the upper lanes are unspecified.
+    /// Sums of neighbouring lanes, packed low: lane `j < LANES / 2` is
+    /// `v[2j] + v[2j + 1]`; the upper lanes are unspecified.
     ///
     /// # Safety
     /// See the trait.
