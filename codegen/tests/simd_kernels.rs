@@ -166,10 +166,23 @@ fn isas() -> Vec<(&'static str, usize)> {
 
 /// A random window: kernel `k` x `k`, stride, dilation, 'same' or 'valid'.
 fn window(rng: &mut Rng, c: usize, k: usize, stride: usize, dil: usize, same: bool) -> Window {
+    window_upto(rng, c, k, stride, dil, same, 11)
+}
+
+/// [`window`] with up to `wide - 1` extra input columns.
+fn window_upto(
+    rng: &mut Rng,
+    c: usize,
+    k: usize,
+    stride: usize,
+    dil: usize,
+    same: bool,
+    wide: usize,
+) -> Window {
     let span = (k - 1) * dil + 1;
     let min = if same { 1 } else { span };
     let h = min + rng.below(9);
-    let w = min + rng.below(11);
+    let w = min + rng.below(wide);
     let out = |i: usize| {
         if same {
             i.div_ceil(stride)
@@ -408,11 +421,13 @@ struct ConvCase {
 
 impl ConvCase {
     /// A `k` x `k` window (strides 1 and 2, dilation, 'same' or 'valid') over
-    /// `c` channels, `co` outputs, a random epilogue and block of rows.
+    /// `c` channels, `co` outputs, a random epilogue and block of rows; rows
+    /// up to 40 pixels wide, so that whole tiles of up to 15 pixels run.
     fn new(rng: &mut Rng, c: usize, co: usize) -> ConvCase {
         let (k, stride, dil) = rng.pick(&[(3, 1, 1), (3, 2, 1), (1, 2, 1), (1, 1, 1), (3, 1, 2)]);
         let same = rng.below(2) == 0;
-        let g = window(rng, c, k, stride, dil, same);
+        let wide = rng.pick(&[11, 40]);
+        let g = window_upto(rng, c, k, stride, dil, same, wide);
         let ep = epilogue(rng, true);
         let rows = rng.pick(&[1, 2, g.oh]).min(g.oh);
         let n = g.oh * g.ow * co;

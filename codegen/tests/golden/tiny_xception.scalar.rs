@@ -962,9 +962,12 @@ mod kernels {
             x: &[f32],
             y: &mut [f32],
         ) {
-            let y = &mut y[..c];
+            let (x, y) = (&x[..hw * c], &mut y[..c]);
             y.fill(if is_max { f32::NEG_INFINITY } else { 0.0 });
-            for px in x.chunks_exact(c).take(hw) {
+            if c == 0 {
+                return;
+            }
+            for px in x.chunks_exact(c) {
                 for (acc, &v) in y.iter_mut().zip(px) {
                     let v = load(v, relu_in);
                     *acc = if is_max { acc.max(v) } else { *acc + v };

@@ -439,9 +439,12 @@ fn pool(g: &Window, ep: &Epilogue, x: &[f32], res: &[f32], y: &mut [f32], is_max
 /// the compiler) rather than striding `c` floats per read.
 #[inline(always)]
 pub fn global_pool(hw: usize, c: usize, is_max: bool, relu_in: bool, x: &[f32], y: &mut [f32]) {
-    let y = &mut y[..c];
+    let (x, y) = (&x[..hw * c], &mut y[..c]);
     y.fill(if is_max { f32::NEG_INFINITY } else { 0.0 });
-    for px in x.chunks_exact(c).take(hw) {
+    if c == 0 {
+        return;
+    }
+    for px in x.chunks_exact(c) {
         for (acc, &v) in y.iter_mut().zip(px) {
             let v = load(v, relu_in);
             *acc = if is_max { acc.max(v) } else { *acc + v };

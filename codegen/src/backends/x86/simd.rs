@@ -1093,6 +1093,13 @@ pub unsafe fn conv2d<I: Isa, const MR: usize, const NV: usize>(
 type ConvArgs<'a> = (&'a [f32], &'a [f32], &'a [f32], &'a [f32], &'a mut [f32]);
 
 /// The output of [`conv2d`] (or [`conv2d_pairs`]) by blocks of `rows`.
+///
+/// # Safety
+///
+/// The operands hold what the caller asserts for its layout: the image, the
+/// weights (`kh * kw * c` rows of the padded outputs, or `kh * kw * c / 2`
+/// pair vectors), the padded bias, the output (and a separate residual) of
+/// `oh * ow * co` floats; the CPU supports `I`'s instruction set.
 #[inline(always)]
 unsafe fn conv_blocks<I: Isa, const MR: usize, const NV: usize, const PAIRS: bool>(
     g: &Window,
@@ -1124,9 +1131,9 @@ unsafe fn conv_blocks<I: Isa, const MR: usize, const NV: usize, const PAIRS: boo
 /// input channels: each vector holds two input channels' products for the
 /// `LANES / 2` outputs (weights packed `[kh * kw][c / 2][LANES]`, lane `2j +
 /// s` the weight of input channel `2i + s` for output `j`, zero past `co`),
-/// fed by one 64-bit broadcast of the pair of inputs, so every lane works
-/// where [`conv2d`] would fill half a vector; neighbouring lanes are summed
-/// before the epilogue. Output rows go by blocks of `rows`, each row in
+/// fed by one 64-bit broadcast of the pair of inputs, so `2 * co` lanes work
+/// where [`conv2d`] would use `co`; neighbouring lanes are summed before the
+/// epilogue. Output rows go by blocks of `rows`, each row in
 /// tiles of `MR` pixels.
 ///
 /// # Safety
@@ -1183,9 +1190,10 @@ unsafe fn conv_block<I: Isa, const MR: usize, const NV: usize, const PAIRS: bool
             let width = if p < full { nr } else { rem.div_ceil(l) * l };
             (w.add(p * kk * nr), kk * width / LINE)
         };
-        // The first row of a panel prefetches the next one.
+        // The first row of a panel prefetches the next one (channel pairs
+        // have a single panel, already in cache after the first row).
         let pf = |p: usize, oy: usize| {
-            if oy == r0 {
+            if oy == r0 && !PAIRS {
                 panel((p + 1) % panels)
             } else {
                 NO_PREFETCH
@@ -1206,9 +1214,14 @@ unsafe fn conv_block<I: Isa, const MR: usize, const NV: usize, const PAIRS: bool
             for oy in r0..r0 + nrows {
                 let o = oy * row + full * nr;
                 let (r, yo, f) = (res.wrapping_add(o), y.add(o), pf(full, oy));
-                with_vectors!(nvt, V => conv_row::<I, MR, V, PAIRS>(
-                    g, co, ep, nlast, oy, f, x, b, bi, r, yo
-                ))
+                if PAIRS {
+                    // Pairs have `co <= LANES / 2`: one vector.
+                    conv_row::<I, MR, 1, true>(g, co, ep, nlast, oy, f, x, b, bi, r, yo)
+                } else {
+                    with_vectors!(nvt, V => conv_row::<I, MR, V, false>(
+                        g, co, ep, nlast, oy, f, x, b, bi, r, yo
+                    ))
+                }
             }
         }
     }
