@@ -410,7 +410,6 @@ struct ConvCase {
     g: Window,
     ep: Epilogue,
     rows: usize,
-    k: usize,
     x: Vec<f32>,
     w: Vec<f32>,
     bias: Vec<f32>,
@@ -444,7 +443,6 @@ impl ConvCase {
             g,
             ep,
             rows,
-            k,
             x,
             w,
             bias,
@@ -468,7 +466,7 @@ fn conv2d_matches_scalar() {
             let c = rng.pick(&[1, 3, 5, 17, 32]);
             let co = rng.pick(&CHANNELS);
             let t = ConvCase::new(&mut rng, c, co);
-            let (g, ep, rows, k, n) = (t.g, t.ep, t.rows, t.k, t.g.oh * t.g.ow * co);
+            let (g, ep, rows, k, n) = (t.g, t.ep, t.rows, t.g.kh, t.g.oh * t.g.ow * co);
             let (x, w, bias, r) = (&t.x, &t.w, &t.bias, t.res_arg());
             let (res, want, mag) = (&t.res, &t.want, &t.mag);
             let tile = case % 3;
@@ -508,7 +506,7 @@ fn conv2d_pairs_matches_scalar() {
             let c = rng.pick(&[2, 4, 8, 18, 34]);
             let co = 1 + rng.below(lanes / 2);
             let t = ConvCase::new(&mut rng, c, co);
-            let (g, ep, rows, k, n) = (t.g, t.ep, t.rows, t.k, t.g.oh * t.g.ow * co);
+            let (g, ep, rows, k, n) = (t.g, t.ep, t.rows, t.g.kh, t.g.oh * t.g.ow * co);
             let (x, w, bias, r) = (&t.x, &t.w, &t.bias, t.res_arg());
             let (res, want, mag) = (&t.res, &t.want, &t.mag);
             let wp = pack_conv_pairs(w, k * k, c, co, lanes);

@@ -365,17 +365,13 @@ impl Backend for X86Backend {
             (Plan::Depthwise, &Kernel::Depthwise { g, weights, .. }) => {
                 vec![pack_depthwise(data(weights), g.kh * g.kw, g.c, l)]
             }
-            (Plan::Conv, &Kernel::Conv { g, cout, weights }) if conv_pairs(g.c, cout, l) => {
-                vec![pack_conv_pairs(data(weights), g.kh * g.kw, g.c, cout, l)]
-            }
             (Plan::Conv, &Kernel::Conv { g, cout, weights }) => {
-                vec![pack_gemm(
-                    data(weights),
-                    g.kh * g.kw * g.c,
-                    cout,
-                    nv(cout),
-                    l,
-                )]
+                let taps = g.kh * g.kw;
+                vec![if conv_pairs(g.c, cout, l) {
+                    pack_conv_pairs(data(weights), taps, g.c, cout, l)
+                } else {
+                    pack_gemm(data(weights), taps * g.c, cout, nv(cout), l)
+                }]
             }
             (Plan::Dense, &Kernel::Dense { cin, cout, weights }) => {
                 vec![pack_gemm(data(weights), cin, cout, nv(cout), l)]
@@ -436,30 +432,21 @@ impl Backend for X86Backend {
                     quote!(kernels::x86::depthwise::<#isa, #kh, #kw>(&#win, &#ep, x, w0, bias, res, y)),
                 )
             }
-            (Plan::Conv, &Kernel::Conv { g, cout, .. }) if conv_pairs(g.c, cout, l) => {
-                let win = window_tokens(&g);
-                let mr = self.simd.pair_rows();
-                let rows = conv_rows(&g);
-                let mut params = io(&[c(0)]);
-                params.push(("y", y.clone(), true));
-                self.wrap(
-                    &params,
-                    quote!(kernels::x86::conv2d_pairs::<#isa, #mr>(
-                        &#win, #cout, #rows, &#ep, x, w0, bias, res, y
-                    )),
-                )
-            }
             (Plan::Conv, &Kernel::Conv { g, cout, .. }) => {
                 let win = window_tokens(&g);
-                let Tile { mr, nv } = self.simd.tile_for(cout);
+                let kernel = if conv_pairs(g.c, cout, l) {
+                    let mr = self.simd.pair_rows();
+                    quote!(conv2d_pairs::<#isa, #mr>)
+                } else {
+                    let Tile { mr, nv } = self.simd.tile_for(cout);
+                    quote!(conv2d::<#isa, #mr, #nv>)
+                };
                 let rows = conv_rows(&g);
                 let mut params = io(&[c(0)]);
                 params.push(("y", y.clone(), true));
                 self.wrap(
                     &params,
-                    quote!(kernels::x86::conv2d::<#isa, #mr, #nv>(
-                        &#win, #cout, #rows, &#ep, x, w0, bias, res, y
-                    )),
+                    quote!(kernels::x86::#kernel(&#win, #cout, #rows, &#ep, x, w0, bias, res, y)),
                 )
             }
             (Plan::Dense, &Kernel::Dense { cin, cout, .. }) => {

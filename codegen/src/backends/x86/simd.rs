@@ -967,6 +967,9 @@ unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize, const PAIRS: bool>(
     // output row at `y` (and `res`) offset by the panel, and the ISA;
     // prefetches never fault.
     unsafe {
+        // A tap's weights: `c` rows of `NV` vectors, or `c / 2` vectors of
+        // channel pairs.
+        let steps = if PAIRS { g.c / 2 } else { g.c };
         let mut acc = [[I::zero(); NV]; R];
         for ky in 0..g.kh {
             let iy = (oy * g.sh + ky * g.dh).wrapping_sub(g.pt);
@@ -980,9 +983,6 @@ unsafe fn conv_tile<I: Isa, const R: usize, const NV: usize, const PAIRS: bool>(
                 }
                 let t = ky * g.kw + kx;
                 let a = x.add((iy * g.w + ix) * g.c);
-                // A tap's weights: `c` rows of `NV` vectors, or `c / 2`
-                // vectors of channel pairs.
-                let steps = if PAIRS { g.c / 2 } else { g.c };
                 let bt = b.add(t * steps * NV * I::LANES);
                 let tpf = (
                     pf.0.wrapping_add(t * steps * LINE),
