@@ -328,6 +328,87 @@ fn separable(c: &mut Criterion) {
     group.finish();
 }
 
+/// block 2's second separable: 147x147x128, 3x3 'same'.
+const BLOCK2: Window = Window {
+    h: 147,
+    w: 147,
+    c: 128,
+    oh: 147,
+    ow: 147,
+    ..MIDDLE
+};
+
+/// The depthwise stage of a separable convolution: no bias or ReLU after it.
+const DW_EP: Epilogue = Epilogue {
+    relu_in: false,
+    bias: false,
+    residual: Residual::None,
+    relu: false,
+};
+
+/// The middle flow's depthwise stage: ReLU on load.
+const DW_MIDDLE_EP: Epilogue = Epilogue {
+    relu_in: true,
+    ..DW_EP
+};
+
+/// A depthwise 3x3 on a constant shape and epilogue, as generated code calls it.
+macro_rules! dw_fn {
+    ($name:ident, $isa:ty, $features:literal, $g:expr, $ep:expr) => {
+        #[target_feature(enable = $features)]
+        unsafe fn $name(x: &[f32], w: &[f32], y: &mut [f32]) {
+            // SAFETY: the caller checked the CPU.
+            unsafe { x86::depthwise::<$isa, 3, 3>(&$g, &$ep, x, w, &[], &[], y) }
+        }
+    };
+}
+
+dw_fn!(
+    dw512_block2,
+    avx512::Avx512,
+    "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma",
+    BLOCK2,
+    DW_EP
+);
+dw_fn!(
+    dw512_middle,
+    avx512::Avx512,
+    "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma",
+    MIDDLE,
+    DW_MIDDLE_EP
+);
+dw_fn!(dw2_block2, avx2::Avx2, "avx2,fma", BLOCK2, DW_EP);
+dw_fn!(dw2_middle, avx2::Avx2, "avx2,fma", MIDDLE, DW_MIDDLE_EP);
+
+/// The depthwise 3x3 alone on block 2's second separable and the middle
+/// flow's, as the separable kernels run it before their GEMM (whole image
+/// here, row blocks there).
+fn depthwise(c: &mut Criterion) {
+    type DwFn = unsafe fn(&[f32], &[f32], &mut [f32]);
+    let cases: [(&str, bool, usize, Window, DwFn); 4] = [
+        ("block2 avx512", true, 16, BLOCK2, dw512_block2),
+        ("middle avx512", true, 16, MIDDLE, dw512_middle),
+        ("block2 avx2", false, 8, BLOCK2, dw2_block2),
+        ("middle avx2", false, 8, MIDDLE, dw2_middle),
+    ];
+    let mut group = c.benchmark_group("depthwise");
+    for (name, is512, lanes, g, f) in cases {
+        if !supported(is512, name) {
+            continue;
+        }
+        let (px, ch) = (g.h * g.w, g.c);
+        let x = data(px * ch, 1);
+        let w = pack_depthwise(&data(9 * ch, 2), 9, ch, lanes);
+        let mut y = vec![0.0; px * ch];
+        group.throughput(Throughput::Elements((2 * 9 * px * ch) as u64));
+        group.bench_function(name, |bench| {
+            // SAFETY: the instruction set was checked above.
+            bench.iter(|| unsafe { f(black_box(&x), &w, &mut y) })
+        });
+    }
+    group.finish();
+}
+
 /// block1_conv2 (5% of Xception's multiply-accumulates).
 fn conv(c: &mut Criterion) {
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
@@ -369,6 +450,6 @@ fn conv(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = criterion();
-    targets = peak, pointwise, separable, conv
+    targets = peak, pointwise, separable, depthwise, conv
 }
 criterion_main!(benches);
