@@ -3,35 +3,17 @@
 //! tests check the passes and the memory plan against the reference
 //! interpreter on many graphs without compiling generated code.
 
-use crate::backends::kernels::scalar::{self as k, Epilogue, Residual, Window};
+use crate::backends::kernels::scalar::{self as k, Epilogue, Residual};
 use crate::emit::{self, Source};
-use crate::ir::{Geom, Kernel, Program, Step};
+use crate::ir::{Kernel, Program, Step};
 use crate::plan::{self, MemoryPlan};
-
-fn window(g: &Geom) -> Window {
-    Window {
-        h: g.h,
-        w: g.w,
-        c: g.c,
-        oh: g.oh,
-        ow: g.ow,
-        kh: g.kh,
-        kw: g.kw,
-        sh: g.sh,
-        sw: g.sw,
-        dh: g.dh,
-        dw: g.dw,
-        pt: g.pt,
-        pl: g.pl,
-    }
-}
 
 /// The memory plan the scalar backend uses for `p`.
 pub fn scalar_plan(p: &Program) -> MemoryPlan {
     let scratch: Vec<usize> = p
         .steps
         .iter()
-        .map(crate::backends::scalar::scalar_scratch)
+        .map(|s| crate::backends::scalar::scalar_scratch(p, s))
         .collect();
     plan::plan(p, &scratch)
 }
@@ -81,6 +63,21 @@ fn run_step(p: &Program, mp: &MemoryPlan, i: usize, s: &Step, input: &[f32], are
         Source::Output => (Vec::new(), Residual::InPlace),
         src => (read(arena, src), Residual::Separate),
     };
+    let mut scratch = vec![0f32; mp.scratch[i].len];
+    let y = &mut arena[out_r.offset..out_r.offset + out_r.len];
+    run_kernel(p, s, (&xs, aliased), (&res, res_mode), &mut scratch, y);
+}
+
+/// Runs one step's kernel: inputs `xs` (`aliased`: the one that is the
+/// output itself), residual and its mode, scratch, output.
+fn run_kernel(
+    p: &Program,
+    s: &Step,
+    (xs, aliased): (&[Vec<f32>], Option<usize>),
+    (res, res_mode): (&[f32], Residual),
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
     let ep = Epilogue {
         relu_in: s.relu_in,
         bias: s.epilogue.bias.is_some(),
@@ -89,15 +86,13 @@ fn run_step(p: &Program, mp: &MemoryPlan, i: usize, s: &Step, input: &[f32], are
     };
     let bias: &[f32] = s.epilogue.bias.map_or(&[], |b| &p.consts[b].data);
     let c = |id: usize| p.consts[id].data.as_slice();
-    let mut scratch = vec![0f32; mp.scratch[i].len];
-    let y = &mut arena[out_r.offset..out_r.offset + out_r.len];
     let x = xs[0].as_slice();
     match s.kernel {
         Kernel::Conv { g, cout, weights } => {
-            k::conv2d(&window(&g), cout, &ep, x, c(weights), bias, &res, y)
+            k::conv2d(&g.window(), cout, &ep, x, c(weights), bias, res, y)
         }
         Kernel::Depthwise { g, mult, weights } => {
-            k::depthwise(&window(&g), mult, &ep, x, c(weights), bias, &res, y)
+            k::depthwise(&g.window(), mult, &ep, x, c(weights), bias, res, y)
         }
         Kernel::Separable {
             g,
@@ -106,7 +101,7 @@ fn run_step(p: &Program, mp: &MemoryPlan, i: usize, s: &Step, input: &[f32], are
             dw,
             pw,
         } => k::separable(
-            &window(&g),
+            &g.window(),
             mult,
             cout,
             &ep,
@@ -114,12 +109,12 @@ fn run_step(p: &Program, mp: &MemoryPlan, i: usize, s: &Step, input: &[f32], are
             c(dw),
             c(pw),
             bias,
-            &res,
-            &mut scratch,
+            res,
+            scratch,
             y,
         ),
         Kernel::Dense { cin, cout, weights } => {
-            k::dense(cin, cout, &ep, x, c(weights), bias, &res, y)
+            k::dense(cin, cout, &ep, x, c(weights), bias, res, y)
         }
         Kernel::Affine {
             c: ch,
@@ -129,11 +124,11 @@ fn run_step(p: &Program, mp: &MemoryPlan, i: usize, s: &Step, input: &[f32], are
             if aliased.is_some() {
                 k::affine_in_place(ch, &ep, y, c(scale), c(shift));
             } else {
-                k::affine(ch, &ep, x, c(scale), c(shift), &res, y);
+                k::affine(ch, &ep, x, c(scale), c(shift), res, y);
             }
         }
-        Kernel::MaxPool { g } => k::max_pool(&window(&g), &ep, x, &res, y),
-        Kernel::AvgPool { g } => k::avg_pool(&window(&g), &ep, x, &res, y),
+        Kernel::MaxPool { g } => k::max_pool(&g.window(), &ep, x, res, y),
+        Kernel::AvgPool { g } => k::avg_pool(&g.window(), &ep, x, res, y),
         Kernel::GlobalPool { hw, c: ch, is_max } => k::global_pool(hw, ch, is_max, s.relu_in, x, y),
         Kernel::Add => {
             let relu = s.epilogue.relu;
@@ -163,5 +158,27 @@ fn run_step(p: &Program, mp: &MemoryPlan, i: usize, s: &Step, input: &[f32], are
             k::softmax_in_place(ch, y);
         }
         Kernel::Identity => y.copy_from_slice(x),
+        Kernel::Streamed { ref stages } => {
+            // The stages one after another, each intermediate whole.
+            let mut cur = xs[0].clone();
+            for (n, st) in stages.iter().enumerate() {
+                let mut scratch = vec![0f32; crate::backends::scalar::scalar_scratch(p, st)];
+                let input = [std::mem::take(&mut cur)];
+                if n + 1 == stages.len() {
+                    run_kernel(p, st, (&input, None), (res, res_mode), &mut scratch, y);
+                } else {
+                    let mut out = vec![0f32; p.len(st.output)];
+                    run_kernel(
+                        p,
+                        st,
+                        (&input, None),
+                        (&[], Residual::None),
+                        &mut scratch,
+                        &mut out,
+                    );
+                    cur = out;
+                }
+            }
+        }
     }
 }

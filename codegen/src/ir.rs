@@ -68,6 +68,27 @@ pub struct Geom {
     pub pr: usize,
 }
 
+impl Geom {
+    /// The kernels' window of this geometry.
+    pub fn window(&self) -> crate::backends::kernels::scalar::Window {
+        crate::backends::kernels::scalar::Window {
+            h: self.h,
+            w: self.w,
+            c: self.c,
+            oh: self.oh,
+            ow: self.ow,
+            kh: self.kh,
+            kw: self.kw,
+            sh: self.sh,
+            sw: self.sw,
+            dh: self.dh,
+            dw: self.dw,
+            pt: self.pt,
+            pl: self.pl,
+        }
+    }
+}
+
 /// The computation of one step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kernel {
@@ -150,6 +171,15 @@ pub enum Kernel {
     },
     /// Copies its input (a linear activation; removed by a pass).
     Identity,
+    /// Steps run as one, streamed by rows: each stage reads the previous
+    /// stage's output, which lives only in the step's scratch (see
+    /// [`crate::passes::stream_rows`]). The step reads the first stage's
+    /// input and the last stage's residual, and writes the last stage's
+    /// output.
+    Streamed {
+        /// The stages, in order.
+        stages: Vec<Step>,
+    },
 }
 
 impl Kernel {
@@ -191,6 +221,7 @@ impl Kernel {
                 | Kernel::Dense { .. }
                 | Kernel::MaxPool { .. }
                 | Kernel::AvgPool { .. }
+                | Kernel::Streamed { .. }
         )
     }
 
@@ -218,6 +249,7 @@ impl Kernel {
             Kernel::Relu => "relu",
             Kernel::Softmax { .. } => "softmax",
             Kernel::Identity => "identity",
+            Kernel::Streamed { .. } => "streamed",
         }
     }
 
@@ -225,6 +257,7 @@ impl Kernel {
     pub fn macs(&self) -> u64 {
         let m = |v: &[usize]| v.iter().map(|&x| x as u64).product::<u64>();
         match *self {
+            Kernel::Streamed { ref stages } => stages.iter().map(|s| s.kernel.macs()).sum(),
             Kernel::Conv { g, cout, .. } => m(&[g.oh, g.ow, g.kh, g.kw, g.c, cout]),
             Kernel::Depthwise { g, mult, .. } => m(&[g.oh, g.ow, g.kh, g.kw, g.c, mult]),
             Kernel::Separable { g, mult, cout, .. } => {
@@ -345,7 +378,7 @@ impl Program {
         }
         self.consts = kept;
         for s in &mut self.steps {
-            for_each_const_mut(s, |c| *c = map[*c]);
+            for_each_const_mut(s, &mut |c: &mut ConstId| *c = map[*c]);
         }
     }
 }
@@ -354,11 +387,11 @@ impl Program {
 pub fn step_consts(s: &Step) -> Vec<ConstId> {
     let mut v = Vec::new();
     let mut s = s.clone();
-    for_each_const_mut(&mut s, |c| v.push(*c));
+    for_each_const_mut(&mut s, &mut |c: &mut ConstId| v.push(*c));
     v
 }
 
-fn for_each_const_mut(s: &mut Step, mut f: impl FnMut(&mut ConstId)) {
+fn for_each_const_mut(s: &mut Step, f: &mut impl FnMut(&mut ConstId)) {
     match &mut s.kernel {
         Kernel::Conv { weights, .. }
         | Kernel::Depthwise { weights, .. }
@@ -370,6 +403,11 @@ fn for_each_const_mut(s: &mut Step, mut f: impl FnMut(&mut ConstId)) {
         Kernel::Affine { scale, shift, .. } => {
             f(scale);
             f(shift);
+        }
+        Kernel::Streamed { stages } => {
+            for stage in stages {
+                for_each_const_mut(stage, &mut *f);
+            }
         }
         _ => {}
     }

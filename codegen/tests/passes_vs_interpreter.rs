@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use xcc_codegen::frontend::keras;
+use xcc_codegen::ir::Kernel;
 use xcc_codegen::passes::PassOptions;
 use xception_spec::{interp, Graph, WeightMap};
 
@@ -181,4 +182,40 @@ fn repeated_operands_and_in_place_residuals_match_interpreter() {
     )
     .unwrap();
     spec_check(&text, 5);
+}
+
+/// Row streaming takes exactly Xception's four pooled blocks (entry flow
+/// blocks 2-4 and exit block 13: separable, separable, max-pool + shortcut
+/// add), each as one step of three stages, and nothing else; without the
+/// pass the steps stay apart.
+#[test]
+fn xception_pooled_blocks_stream_by_rows() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs/xception.json"),
+    )
+    .unwrap();
+    let graph = xception_spec::validate(&xception_spec::from_json_str(&text).unwrap()).unwrap();
+    let weights = xception_spec::detgen::weights(&graph, 42);
+    let streamed = |stream_rows: bool| {
+        let passes = PassOptions {
+            stream_rows,
+            ..PassOptions::default()
+        };
+        let p = xcc_codegen::optimize(&graph, &weights, passes).unwrap();
+        p.steps
+            .iter()
+            .filter_map(|s| match &s.kernel {
+                Kernel::Streamed { stages } => Some(
+                    stages
+                        .iter()
+                        .map(|st| st.kernel.kind())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(streamed(true), vec!["separable separable maxpool"; 4]);
+    assert!(streamed(false).is_empty());
 }

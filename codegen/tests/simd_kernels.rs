@@ -24,7 +24,7 @@ use xcc_codegen::backends::x86::{pack_conv_pairs, pack_depthwise, pack_gemm, pad
 #[path = "support/kernel_check.rs"]
 mod kernel_check;
 
-use kernel_check::{abs, check, epilogue, magnitude_epilogue, output, res_arg, Rng};
+use kernel_check::{abs, check, epilogue, magnitude_epilogue, output, res_arg, window_of, Rng};
 
 macro_rules! isa_wrappers {
     ($m:ident, $isa:ty, $feat:literal) => {
@@ -126,6 +126,30 @@ macro_rules! isa_wrappers {
             }
 
             #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn separables_pool<
+                const MR1: usize,
+                const NV1: usize,
+                const MR2: usize,
+                const NV2: usize,
+                const K: usize,
+            >(
+                s1: x86::SeparableStage,
+                s2: x86::SeparableStage,
+                pool: (&Window, bool, &Epilogue),
+                x: &[f32],
+                res: &[f32],
+                scratch: &mut [f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: the caller checked the CPU.
+                unsafe {
+                    x86::separables_pool::<$isa, MR1, NV1, MR2, NV2, K, K>(
+                        s1, s2, pool, x, res, scratch, y,
+                    )
+                }
+            }
+            #[target_feature(enable = $feat)]
             pub unsafe fn pool(
                 g: &Window,
                 is_max: bool,
@@ -183,36 +207,7 @@ fn window_upto(
     let min = if same { 1 } else { span };
     let h = min + rng.below(9);
     let w = min + rng.below(wide);
-    let out = |i: usize| {
-        if same {
-            i.div_ceil(stride)
-        } else {
-            (i - span) / stride + 1
-        }
-    };
-    let pad = |i: usize, o: usize| {
-        if same {
-            ((o - 1) * stride + span).saturating_sub(i) / 2
-        } else {
-            0
-        }
-    };
-    let (oh, ow) = (out(h), out(w));
-    Window {
-        h,
-        w,
-        c,
-        oh,
-        ow,
-        kh: k,
-        kw: k,
-        sh: stride,
-        sw: stride,
-        dh: dil,
-        dw: dil,
-        pt: pad(h, oh),
-        pl: pad(w, ow),
-    }
+    window_of((h, w, c), k, stride, dil, same)
 }
 
 const CHANNELS: [usize; 9] = [1, 3, 5, 8, 16, 17, 24, 33, 40];
@@ -581,6 +576,193 @@ fn dense_matches_scalar() {
                 &want,
                 &mag,
             );
+        }
+    }
+}
+
+/// One separable stage of a chain: window, output channels, rows per
+/// block, epilogue, and depthwise, pointwise and bias weights.
+type Stage = (Window, usize, usize, Epilogue, Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// A stage's weights packed for the x86 kernels: depthwise, pointwise, bias.
+type Packed = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// A random separable stage over an `h` x `w` x `c` image: `k` x `k` (3x3
+/// with stride 1 or 2 or dilation 2, or 1x1), 'same' or 'valid' (when it
+/// fits), no residual.
+fn stage(rng: &mut Rng, (h, w, c): (usize, usize, usize), k: usize) -> Stage {
+    let (stride, dil) = if k == 1 {
+        (1, 1)
+    } else {
+        rng.pick(&[(1, 1), (1, 1), (2, 1), (1, 2)])
+    };
+    let span = (k - 1) * dil + 1;
+    let same = h < span || w < span || rng.below(2) == 0;
+    let g = window_of((h, w, c), k, stride, dil, same);
+    let co = rng.pick(&CHANNELS);
+    let mut ep = epilogue(rng, false);
+    ep.residual = Residual::None;
+    let rows = rng.pick(&[1, 2, 3, 5, g.oh]).min(g.oh);
+    let (dw, pw, bias) = (rng.vec(k * k * c), rng.vec(c * co), rng.vec(co));
+    (g, co, rows, ep, dw, pw, bias)
+}
+
+/// The scalar kernels' separable stage (`mag`: on absolute values, without
+/// ReLUs).
+fn scalar_stage((g, co, _, ep, dw, pw, bias): &Stage, x: &[f32], mag: bool) -> Vec<f32> {
+    let (ep, dw, pw, bias) = if mag {
+        (magnitude_epilogue(ep), abs(dw), abs(pw), abs(bias))
+    } else {
+        (*ep, dw.clone(), pw.clone(), bias.clone())
+    };
+    let mut y = vec![0.0; g.oh * g.ow * co];
+    let mut scratch = vec![0.0; g.ow * g.c];
+    scalar::separable(
+        g,
+        1,
+        *co,
+        &ep,
+        x,
+        &dw,
+        &pw,
+        &bias,
+        &[],
+        &mut scratch,
+        &mut y,
+    );
+    y
+}
+
+/// A stage as `x86::separables_pool` takes it (`k` blocks of 128).
+fn stage_arg<'a>((g, co, rows, ep, ..): &'a Stage, p: &'a Packed) -> x86::SeparableStage<'a> {
+    (g, *co, (*rows, 128), ep, (&p.0, &p.1, &p.2))
+}
+
+/// A stage with the x86 separable kernel (the models' tiles), whole image.
+///
+/// # Safety
+/// The CPU runs `isa`.
+unsafe fn run_stage(isa: &str, k: usize, (st, p): (&Stage, &Packed), x: &[f32], y: &mut [f32]) {
+    let (g, co, rows, ep, ..) = st;
+    let a = (
+        g,
+        *co,
+        (*rows, 128),
+        ep,
+        x,
+        &p.0[..],
+        &p.1[..],
+        &p.2[..],
+        &[][..],
+    );
+    let mut s = vec![0.0; rows * g.ow * g.c];
+    // SAFETY: the caller checked the CPU.
+    unsafe {
+        match (isa, k) {
+            ("avx2", 3) => sep2::<6, 2, 3>(a, &mut s, y),
+            ("avx2", _) => sep2::<6, 2, 1>(a, &mut s, y),
+            (_, 3) => sep512::<6, 4, 3>(a, &mut s, y),
+            _ => sep512::<6, 4, 1>(a, &mut s, y),
+        }
+    }
+}
+
+/// The streamed separable → separable → pooling chain against the same
+/// x86 kernels run one after another (must be identical: only the order of
+/// rows changes), and against the scalar kernels (within the separable
+/// tolerance): images up to 23 pixels wide, channels off the vector, 3x3
+/// separables with stride 2 or dilation 2 or 1x1 ones, 'same' and 'valid',
+/// max and average pooling (3x3/2 'same' with the extra pad at
+/// bottom/right, 3x3/1, 2x2/2, 'valid'), residual separate and in place,
+/// and row blocks from 1 row to the whole image, so the rings wrap.
+#[test]
+fn separables_pool_matches_stages() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(11);
+        for case in 0..120 {
+            let c = rng.pick(&CHANNELS);
+            let k = rng.pick(&[3, 3, 3, 1]);
+            let g0 = window_upto(&mut rng, c, k, 1, 1, true, 23);
+            let st1 = stage(&mut rng, (g0.h, g0.w, c), k);
+            let st2 = stage(&mut rng, (st1.0.oh, st1.0.ow, st1.1), k);
+            let (g2, co2) = (st2.0, st2.1);
+            let (pk, ps) = rng.pick(&[(3, 2), (3, 1), (2, 2)]);
+            let psame = g2.oh < pk || g2.ow < pk || rng.below(2) == 0;
+            let pg = window_of((g2.oh, g2.ow, co2), pk, ps, 1, psame);
+            let mut pep = epilogue(&mut rng, true);
+            pep.bias = false;
+            let is_max = rng.below(2) == 0;
+            let n = pg.oh * pg.ow * co2;
+            let (x, res) = (rng.vec(g0.h * g0.w * c), rng.vec(n));
+            let r = res_arg(&pep, &res);
+            let pool = |ep: &Epilogue, x: &[f32], r: &[f32], y: &mut [f32]| {
+                if is_max {
+                    scalar::max_pool(&pg, ep, x, r, y);
+                } else {
+                    scalar::avg_pool(&pg, ep, x, r, y);
+                }
+            };
+            let mut want = output(&pep, n, &res);
+            let t2 = scalar_stage(&st2, &scalar_stage(&st1, &x, false), false);
+            pool(&pep, &t2, r, &mut want);
+            let mut mag = output(&pep, n, &abs(&res));
+            let t2 = scalar_stage(&st2, &scalar_stage(&st1, &abs(&x), true), true);
+            pool(&magnitude_epilogue(&pep), &t2, &abs(r), &mut mag);
+
+            let nv = if isa == "avx2" { 2 } else { 4 };
+            let pack = |st: &Stage| {
+                (
+                    pack_depthwise(&st.4, k * k, st.0.c, lanes),
+                    pack_gemm(&st.5, st.0.c, st.1, nv, lanes),
+                    pad_lanes(&st.6, lanes),
+                )
+            };
+            let (p1, p2) = (pack(&st1), pack(&st2));
+            let (s1, s2) = (stage_arg(&st1, &p1), stage_arg(&st2, &p2));
+            let len = x86::separables_pool_scratch((&st1.0, st1.1, st1.2), (&g2, co2, st2.2), &pg);
+            let mut scratch = vec![f32::NAN; len];
+            let mut got = output(&pep, n, &res);
+            // The same kernels one after another, whole images between them.
+            let mut t1 = vec![0.0; st1.0.oh * st1.0.ow * st1.1];
+            let mut t2 = vec![0.0; g2.oh * g2.ow * co2];
+            let mut seq = output(&pep, n, &res);
+            let pa = (&pg, is_max, &pep);
+            let io = (&x[..], r, &mut scratch[..], &mut got[..]);
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                match (isa, k) {
+                    ("avx2", 3) => {
+                        w2::separables_pool::<6, 2, 6, 2, 3>(s1, s2, pa, io.0, io.1, io.2, io.3)
+                    }
+                    ("avx2", _) => {
+                        w2::separables_pool::<6, 2, 6, 2, 1>(s1, s2, pa, io.0, io.1, io.2, io.3)
+                    }
+                    (_, 3) => {
+                        w512::separables_pool::<6, 4, 6, 4, 3>(s1, s2, pa, io.0, io.1, io.2, io.3)
+                    }
+                    _ => w512::separables_pool::<6, 4, 6, 4, 1>(s1, s2, pa, io.0, io.1, io.2, io.3),
+                }
+                run_stage(isa, k, (&st1, &p1), &x, &mut t1);
+                run_stage(isa, k, (&st2, &p2), &t1, &mut t2);
+                if isa == "avx2" {
+                    w2::pool(&pg, is_max, &pep, &t2, r, &mut seq);
+                } else {
+                    w512::pool(&pg, is_max, &pep, &t2, r, &mut seq);
+                }
+            }
+            let what = format!(
+                "{isa} separables_pool case {case}: {:?} co={} rows={}; {g2:?} co={co2} rows={}; pool {pg:?} max={is_max} {pep:?}",
+                st1.0, st1.1, st1.2, st2.2
+            );
+            let same_bits = got
+                .iter()
+                .zip(&seq)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(
+                same_bits,
+                "{what}: differs from the kernels run one after another"
+            );
+            check(&what, &got, &want, &mag);
         }
     }
 }

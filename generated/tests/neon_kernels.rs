@@ -43,52 +43,7 @@ use pack::{pack_depthwise, pack_gemm, pad_lanes, MR, NV};
 #[path = "../../codegen/tests/support/kernel_check.rs"]
 mod kernel_check;
 
-use kernel_check::{abs, check, epilogue, magnitude_epilogue, output, res_arg, Rng};
-
-/// A window over an `h` x `w` image: kernel `k` x `k`, stride, dilation,
-/// 'same' (TF: the odd pad at the bottom/right) or 'valid'.
-#[allow(clippy::too_many_arguments)]
-fn window_of(
-    h: usize,
-    w: usize,
-    c: usize,
-    k: usize,
-    stride: usize,
-    dil: usize,
-    same: bool,
-) -> Window {
-    let span = (k - 1) * dil + 1;
-    let out = |i: usize| {
-        if same {
-            i.div_ceil(stride)
-        } else {
-            (i - span) / stride + 1
-        }
-    };
-    let pad = |i: usize, o: usize| {
-        if same {
-            ((o - 1) * stride + span).saturating_sub(i) / 2
-        } else {
-            0
-        }
-    };
-    let (oh, ow) = (out(h), out(w));
-    Window {
-        h,
-        w,
-        c,
-        oh,
-        ow,
-        kh: k,
-        kw: k,
-        sh: stride,
-        sw: stride,
-        dh: dil,
-        dw: dil,
-        pt: pad(h, oh),
-        pl: pad(w, ow),
-    }
-}
+use kernel_check::{abs, check, epilogue, magnitude_epilogue, output, res_arg, window_of, Rng};
 
 /// A random window: 1x1 images (for 'same') now and then, odd and even sizes
 /// up to 14 pixels wide (so the depthwise interior has whole blocks).
@@ -100,7 +55,7 @@ fn window(rng: &mut Rng, c: usize, k: usize, stride: usize, dil: usize, same: bo
     } else {
         (min + rng.below(9), min + rng.below(12))
     };
-    window_of(h, w, c, k, stride, dil, same)
+    window_of((h, w, c), k, stride, dil, same)
 }
 
 /// Channel counts: below, at and between whole vectors, a full 12-wide panel
@@ -456,7 +411,7 @@ fn xception_shapes_match_scalar() {
         relu: false,
     };
     // block5_sepconv1..3: 'same' 3x3 on 19x19, 728 channels cut to 40.
-    let g = window_of(19, 19, 40, 3, 1, 1, true);
+    let g = window_of((19, 19, 40), 3, 1, 1, true);
     let (c, co, n) = (40, 36, 19 * 19 * 36);
     let (x, dw, pw, bias, res) = (
         rng.vec(19 * 19 * c),
@@ -501,7 +456,7 @@ fn xception_shapes_match_scalar() {
     check("separable 19x19", &got, &want, &mag);
 
     // A block shortcut: 1x1 stride-2 'same' conv, 37x37 -> 19x19.
-    let g = window_of(37, 37, 24, 1, 2, 1, true);
+    let g = window_of((37, 37, 24), 1, 2, 1, true);
     let ep = Epilogue {
         relu_in: false,
         bias: true,
@@ -519,7 +474,7 @@ fn xception_shapes_match_scalar() {
     check("shortcut conv 37x37 stride 2", &got, &want, &mag);
 
     // The block max-pool: 3x3 stride 2 'same', 37x37 -> 19x19, plus the shortcut.
-    let g = window_of(37, 37, 28, 3, 2, 1, true);
+    let g = window_of((37, 37, 28), 3, 2, 1, true);
     let x = rng.vec(37 * 37 * 28);
     let ep = Epilogue {
         relu_in: false,
@@ -540,7 +495,7 @@ fn one_by_one_images() {
     let mut rng = Rng(7);
     for (k, same) in [(3, true), (1, false), (5, true)] {
         for c in [1, 3, 4, 6, 13] {
-            let g = window_of(1, 1, c, k, 1, 1, same);
+            let g = window_of((1, 1, c), k, 1, 1, same);
             assert_eq!((g.oh, g.ow), (1, 1));
             let ep = Epilogue {
                 relu_in: true,

@@ -12,6 +12,7 @@ pub mod scalar;
 pub mod x86;
 
 use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
 
 use crate::ir::{Program, Step};
 
@@ -150,4 +151,71 @@ pub trait Backend {
     fn cpu_supported(&self) -> Option<TokenStream> {
         None
     }
+    /// Whether the backend runs [`crate::ir::Kernel::Streamed`] steps with a
+    /// streaming kernel; [`crate::compile`] runs the
+    /// [`crate::passes::stream_rows`] pass only for those that do (run stage
+    /// by stage, a streamed step holds its intermediates whole at once,
+    /// which costs memory and gains nothing).
+    fn streams_rows(&self) -> bool {
+        false
+    }
+}
+
+/// Scratch of a [`crate::ir::Kernel::Streamed`] step run stage by stage (by
+/// a backend without a streaming kernel for it): every intermediate image
+/// whole, then the largest stage scratch, as [`staged_call`] splits it.
+pub fn staged_scratch(p: &Program, stages: &[Step], scratch: impl Fn(&Step) -> usize) -> usize {
+    let images: usize = stages.iter().rev().skip(1).map(|s| p.len(s.output)).sum();
+    images + stages.iter().map(scratch).max().unwrap_or(0)
+}
+
+/// The constants of a streamed step run stage by stage: each stage's, in turn.
+pub fn staged_pack(b: &dyn Backend, p: &Program, stages: &[Step]) -> Vec<Vec<f32>> {
+    stages.iter().flat_map(|s| b.pack(p, s)).collect()
+}
+
+/// A streamed step's stages called one after another with `b`'s kernels,
+/// each intermediate image whole in the step's scratch (see
+/// [`staged_scratch`]); the last stage writes the step's output with its
+/// residual.
+pub fn staged_call(b: &dyn Backend, p: &Program, stages: &[Step], a: &StepArgs) -> TokenStream {
+    let scratch = &a.scratch;
+    let n = stages.len();
+    let mut body = quote!(let stage_rest: &mut [f32] = #scratch;);
+    for (k, st) in stages.iter().take(n - 1).enumerate() {
+        let (t, len) = (format_ident!("stage_out{k}"), p.len(st.output));
+        body.extend(quote!(let (#t, stage_rest) = stage_rest.split_at_mut(#len);));
+    }
+    let mut consts = a.consts.iter().cloned();
+    for (k, st) in stages.iter().enumerate() {
+        let last = k + 1 == n;
+        let input = if k == 0 {
+            a.inputs[0].clone()
+        } else {
+            let t = format_ident!("stage_out{}", k - 1);
+            quote!(&*#t)
+        };
+        let output = if last {
+            a.output.clone()
+        } else {
+            let t = format_ident!("stage_out{k}");
+            quote!(#t)
+        };
+        let args = StepArgs {
+            inputs: vec![input],
+            residual: if last {
+                a.residual.clone()
+            } else {
+                quote!(&[])
+            },
+            residual_in_place: last && a.residual_in_place,
+            output_aliases_input: None,
+            scratch: quote!(stage_rest),
+            output,
+            consts: consts.by_ref().take(b.pack(p, st).len()).collect(),
+        };
+        let call = b.call(p, st, &args);
+        body.extend(quote!({ #call }));
+    }
+    quote!({ #body })
 }

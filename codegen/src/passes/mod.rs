@@ -3,13 +3,15 @@
 //! 2. [`fold_batchnorm`]: fold BatchNormalization into the preceding conv/dense;
 //! 3. [`fuse_residual`]: turn `Add(a, b)` into an epilogue of `a`'s producer;
 //! 4. [`fuse_relu`]: ReLU into the producer's epilogue, or into the consumers' input loads;
-//! 5. [`schedule`]: a topological order that keeps the memory peak low.
+//! 5. [`schedule`]: a topological order that keeps the memory peak low;
+//! 6. [`stream_rows`]: separable → separable → pooling chains into one step streamed by rows.
 
 pub mod fold_batchnorm;
 pub mod fuse_relu;
 pub mod fuse_residual;
 pub mod identity;
 pub mod schedule;
+pub mod stream_rows;
 
 use crate::ir::Program;
 
@@ -22,6 +24,8 @@ pub struct PassOptions {
     pub fuse_residual: bool,
     /// Fuse ReLU into epilogues and input loads.
     pub fuse_relu: bool,
+    /// Stream separable → separable → pooling chains by rows.
+    pub stream_rows: bool,
 }
 
 impl Default for PassOptions {
@@ -30,6 +34,7 @@ impl Default for PassOptions {
             fold_batchnorm: true,
             fuse_residual: true,
             fuse_relu: true,
+            stream_rows: true,
         }
     }
 }
@@ -48,4 +53,7 @@ pub fn optimize(p: &mut Program, opts: PassOptions) {
     }
     p.gc_consts();
     schedule::run(p);
+    if opts.stream_rows {
+        stream_rows::run(p);
+    }
 }

@@ -1,10 +1,11 @@
 //! Shared by the SIMD kernel tests (`codegen/tests/simd_kernels.rs`, x86;
 //! `generated/tests/neon_kernels.rs`, aarch64): a deterministic generator,
 //! random epilogues, and the check of a kernel's output against the scalar
-//! kernel's within `1e-5` of the magnitude (see the tests' docs). The
-//! including file provides `Epilogue` and `Residual` (its scalar kernels').
+//! kernel's within `1e-5` of the magnitude (see the tests' docs), and TF
+//! windows. The including file provides `Epilogue`, `Residual` and `Window`
+//! (its scalar kernels').
 
-use super::{Epilogue, Residual};
+use super::{Epilogue, Residual, Window};
 
 /// SplitMix64: small, deterministic.
 pub struct Rng(pub u64);
@@ -85,5 +86,48 @@ pub fn res_arg<'a>(ep: &Epilogue, res: &'a [f32]) -> &'a [f32] {
         res
     } else {
         &[]
+    }
+}
+
+/// The window of a `k` x `k` kernel over an `h` x `w` x `c` image: stride,
+/// dilation, 'same' (TF: the odd pad at the bottom/right) or 'valid' (the
+/// image at least as large as the kernel's span).
+pub fn window_of(
+    (h, w, c): (usize, usize, usize),
+    k: usize,
+    stride: usize,
+    dil: usize,
+    same: bool,
+) -> Window {
+    let span = (k - 1) * dil + 1;
+    let out = |i: usize| {
+        if same {
+            i.div_ceil(stride)
+        } else {
+            (i - span) / stride + 1
+        }
+    };
+    let pad = |i: usize, o: usize| {
+        if same {
+            ((o - 1) * stride + span).saturating_sub(i) / 2
+        } else {
+            0
+        }
+    };
+    let (oh, ow) = (out(h), out(w));
+    Window {
+        h,
+        w,
+        c,
+        oh,
+        ow,
+        kh: k,
+        kw: k,
+        sh: stride,
+        sw: stride,
+        dh: dil,
+        dw: dil,
+        pt: pad(h, oh),
+        pl: pad(w, ow),
     }
 }

@@ -47,7 +47,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch, window_tokens};
-use super::{Backend, KernelModule, StepArgs, Target};
+use super::{staged_call, staged_pack, staged_scratch, Backend, KernelModule, StepArgs, Target};
 use crate::ir::{Geom, Kernel, Program, Step};
 
 pub mod pack;
@@ -132,14 +132,20 @@ impl Backend for NeonBackend {
         vec![super::scalar::SOURCE, NEON_SOURCE, NEON_ELSEWHERE]
     }
 
-    fn scratch_floats(&self, _p: &Program, step: &Step) -> usize {
+    fn scratch_floats(&self, p: &Program, step: &Step) -> usize {
         match (plan(step), &step.kernel) {
             (Plan::Separable, &Kernel::Separable { g, .. }) => separable_rows(&g) * g.ow * g.c,
-            _ => scalar_scratch(step),
+            (_, Kernel::Streamed { stages }) => {
+                staged_scratch(p, stages, |s| self.scratch_floats(p, s))
+            }
+            _ => scalar_scratch(p, step),
         }
     }
 
     fn pack(&self, p: &Program, step: &Step) -> Vec<Vec<f32>> {
+        if let Kernel::Streamed { stages } = &step.kernel {
+            return staged_pack(self, p, stages);
+        }
         let data = |id: usize| p.consts[id].data.as_slice();
         let mut v = match (plan(step), &step.kernel) {
             (
@@ -169,7 +175,7 @@ impl Backend for NeonBackend {
         v
     }
 
-    fn call(&self, _p: &Program, step: &Step, a: &StepArgs) -> TokenStream {
+    fn call(&self, p: &Program, step: &Step, a: &StepArgs) -> TokenStream {
         let ep = epilogue_tokens(step, a.residual_in_place);
         let x = a.inputs.first().cloned().unwrap_or_default();
         let (y, res, scratch) = (&a.output, &a.residual, &a.scratch);
@@ -209,7 +215,8 @@ impl Backend for NeonBackend {
                 let is_max = matches!(step.kernel, Kernel::MaxPool { .. });
                 quote!(kernels::neon::pool(&#win, #is_max, &#ep, #x, #res, #y);)
             }
-            _ => scalar_call(step, a),
+            (_, Kernel::Streamed { stages }) => staged_call(self, p, stages, a),
+            _ => scalar_call(p, step, a),
         }
     }
 }

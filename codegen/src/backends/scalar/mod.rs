@@ -68,6 +68,9 @@ pub fn logical_consts(p: &Program, step: &Step) -> Vec<Vec<f32>> {
         }
         Kernel::Separable { dw, pw, .. } => vec![c(dw), c(pw)],
         Kernel::Affine { scale, shift, .. } => vec![c(scale), c(shift)],
+        Kernel::Streamed { ref stages } => {
+            return stages.iter().flat_map(|s| logical_consts(p, s)).collect();
+        }
         _ => Vec::new(),
     };
     if let Some(b) = step.epilogue.bias {
@@ -78,7 +81,7 @@ pub fn logical_consts(p: &Program, step: &Step) -> Vec<Vec<f32>> {
 
 /// The scalar kernel call for any step; SIMD backends use it for the ops they
 /// do not specialise.
-pub fn scalar_call(step: &Step, a: &StepArgs) -> TokenStream {
+pub fn scalar_call(p: &Program, step: &Step, a: &StepArgs) -> TokenStream {
     let ep = epilogue_tokens(step, a.residual_in_place);
     let y = &a.output;
     let res = &a.residual;
@@ -182,13 +185,19 @@ pub fn scalar_call(step: &Step, a: &StepArgs) -> TokenStream {
             }
         }
         Kernel::Identity => quote!(#y.copy_from_slice(#x);),
+        Kernel::Streamed { ref stages } => super::staged_call(&ScalarBackend, p, stages, a),
     }
 }
 
-/// Scratch the scalar separable kernel needs: one depthwise output row.
-pub fn scalar_scratch(step: &Step) -> usize {
+/// Scratch the scalar kernels need: one depthwise output row for a separable
+/// convolution; a streamed step's stages run in turn (see
+/// [`super::staged_scratch`]).
+pub fn scalar_scratch(p: &Program, step: &Step) -> usize {
     match step.kernel {
         Kernel::Separable { g, mult, .. } => g.ow * g.c * mult,
+        Kernel::Streamed { ref stages } => {
+            super::staged_scratch(p, stages, |s| scalar_scratch(p, s))
+        }
         _ => 0,
     }
 }
@@ -202,15 +211,15 @@ impl Backend for ScalarBackend {
         vec![SOURCE]
     }
 
-    fn scratch_floats(&self, _p: &Program, step: &Step) -> usize {
-        scalar_scratch(step)
+    fn scratch_floats(&self, p: &Program, step: &Step) -> usize {
+        scalar_scratch(p, step)
     }
 
     fn pack(&self, p: &Program, step: &Step) -> Vec<Vec<f32>> {
         logical_consts(p, step)
     }
 
-    fn call(&self, _p: &Program, step: &Step, args: &StepArgs) -> TokenStream {
-        scalar_call(step, args)
+    fn call(&self, p: &Program, step: &Step, args: &StepArgs) -> TokenStream {
+        scalar_call(p, step, args)
     }
 }

@@ -25,7 +25,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch, window_tokens};
-use super::{Backend, KernelModule, StepArgs, Target};
+use super::{staged_call, staged_pack, staged_scratch, Backend, KernelModule, StepArgs, Target};
 use crate::ir::{Geom, Kernel, Program, Step};
 
 /// The shared kernel library (`kernels::x86`).
@@ -287,6 +287,36 @@ fn plan(step: &Step) -> Plan {
     }
 }
 
+/// A separable (geometry, output channels).
+type SeparableShape = (Geom, usize);
+
+/// The shapes of a streamed separable → separable → pooling chain that
+/// `kernels::x86::separables_pool` runs (both separables with multiplier 1
+/// and the same kernel size), or `None`.
+fn separables_pool(stages: &[Step]) -> Option<(SeparableShape, SeparableShape, Geom)> {
+    match stages {
+        [a, b, c] => match (&a.kernel, &b.kernel, &c.kernel) {
+            (
+                &Kernel::Separable {
+                    g: g1,
+                    mult: 1,
+                    cout: co1,
+                    ..
+                },
+                &Kernel::Separable {
+                    g: g2,
+                    mult: 1,
+                    cout: co2,
+                    ..
+                },
+                &Kernel::MaxPool { g: pg } | &Kernel::AvgPool { g: pg },
+            ) if (g1.kh, g1.kw) == (g2.kh, g2.kw) => Some(((g1, co1), (g2, co2), pg)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// An x86 SIMD backend.
 #[derive(Debug, Clone, Copy)]
 pub struct X86Backend {
@@ -332,6 +362,68 @@ impl X86Backend {
     }
 }
 
+impl X86Backend {
+    /// The call of `kernels::x86::separables_pool` for a streamed chain
+    /// (see [`separables_pool`]); constants as `staged_pack` lays them out.
+    fn separables_pool_call(
+        &self,
+        ((g1, co1), (g2, co2), pg): (SeparableShape, SeparableShape, Geom),
+        stages: &[Step],
+        a: &StepArgs,
+    ) -> TokenStream {
+        let isa = self.simd.isa_path();
+        let mut consts = a.consts.iter().cloned();
+        let mut params = vec![("x".to_string(), a.inputs[0].clone(), false)];
+        let mut stage = |k: usize, g: &Geom, co: usize| {
+            let st = &stages[k];
+            let tile = self.simd.tile_for(co);
+            let (rows, kc) = (separable_rows(g), self.simd.kc(tile));
+            let (dw, pw, bias) = (
+                format_ident!("dw{k}"),
+                format_ident!("pw{k}"),
+                format_ident!("bias{k}"),
+            );
+            for n in [&dw, &pw] {
+                params.push((n.to_string(), consts.next().unwrap_or_default(), false));
+            }
+            let b = if st.epilogue.bias.is_some() {
+                consts.next().unwrap_or_default()
+            } else {
+                quote!(&[])
+            };
+            params.push((bias.to_string(), b, false));
+            let (win, ep) = (window_tokens(g), epilogue_tokens(st, false));
+            (
+                tile,
+                quote!((&#win, #co, (#rows, #kc), &#ep, (#dw, #pw, #bias))),
+            )
+        };
+        let (t1, s1) = stage(0, &g1, co1);
+        let (t2, s2) = stage(1, &g2, co2);
+        let pool = &stages[2];
+        let (pwin, pep) = (
+            window_tokens(&pg),
+            epilogue_tokens(pool, a.residual_in_place),
+        );
+        let is_max = matches!(pool.kernel, Kernel::MaxPool { .. });
+        params.push(("res".into(), a.residual.clone(), false));
+        params.push(("scratch".into(), a.scratch.clone(), true));
+        params.push(("y".into(), a.output.clone(), true));
+        let params: Vec<(&str, TokenStream, bool)> = params
+            .iter()
+            .map(|(n, e, m)| (n.as_str(), e.clone(), *m))
+            .collect();
+        let (Tile { mr: mr1, nv: nv1 }, Tile { mr: mr2, nv: nv2 }) = (t1, t2);
+        let (kh, kw) = (g1.kh, g1.kw);
+        self.wrap(
+            &params,
+            quote!(kernels::x86::separables_pool::<#isa, #mr1, #nv1, #mr2, #nv2, #kh, #kw>(
+                #s1, #s2, (&#pwin, #is_max, &#pep), x, res, scratch, y
+            )),
+        )
+    }
+}
+
 impl Backend for X86Backend {
     fn target(&self) -> Target {
         self.simd.target()
@@ -341,14 +433,25 @@ impl Backend for X86Backend {
         vec![super::scalar::SOURCE, SIMD_SOURCE, self.simd.module()]
     }
 
-    fn scratch_floats(&self, _p: &Program, step: &Step) -> usize {
+    fn scratch_floats(&self, p: &Program, step: &Step) -> usize {
         match (plan(step), &step.kernel) {
             (Plan::Separable, &Kernel::Separable { g, .. }) => separable_rows(&g) * g.ow * g.c,
-            _ => scalar_scratch(step),
+            (_, Kernel::Streamed { stages }) => match separables_pool(stages) {
+                Some(((g1, co1), (g2, co2), pg)) => super::kernels::x86::separables_pool_scratch(
+                    (&g1.window(), co1, separable_rows(&g1)),
+                    (&g2.window(), co2, separable_rows(&g2)),
+                    &pg.window(),
+                ),
+                None => staged_scratch(p, stages, |s| self.scratch_floats(p, s)),
+            },
+            _ => scalar_scratch(p, step),
         }
     }
 
     fn pack(&self, p: &Program, step: &Step) -> Vec<Vec<f32>> {
+        if let Kernel::Streamed { stages } = &step.kernel {
+            return staged_pack(self, p, stages);
+        }
         let l = self.simd.lanes();
         let nv = |cout: usize| self.simd.tile_for(cout).nv;
         let data = |id: usize| p.consts[id].data.as_slice();
@@ -385,7 +488,7 @@ impl Backend for X86Backend {
         v
     }
 
-    fn call(&self, _p: &Program, step: &Step, a: &StepArgs) -> TokenStream {
+    fn call(&self, p: &Program, step: &Step, a: &StepArgs) -> TokenStream {
         let (isa, l) = (self.simd.isa_path(), self.simd.lanes());
         let ep = epilogue_tokens(step, a.residual_in_place);
         let x = a.inputs.first().cloned().unwrap_or_default();
@@ -475,12 +578,20 @@ impl Backend for X86Backend {
                     quote!(kernels::x86::pool::<#isa>(&#win, #is_max, &#ep, x, res, y)),
                 )
             }
-            _ => scalar_call(step, a),
+            (_, Kernel::Streamed { stages }) => match separables_pool(stages) {
+                Some(chain) => self.separables_pool_call(chain, stages, a),
+                None => staged_call(self, p, stages, a),
+            },
+            _ => scalar_call(p, step, a),
         }
     }
 
     fn cpu_supported(&self) -> Option<TokenStream> {
         let m = self.simd.module_path();
         Some(quote!(#m::supported()))
+    }
+
+    fn streams_rows(&self) -> bool {
+        true
     }
 }

@@ -810,45 +810,56 @@ pub unsafe fn separable<
     assert!(pw.len() >= g.c * cop && (!ep.bias || bias.len() >= cop));
     assert!(y.len() >= g.oh * g.ow * co && scratch.len() >= rows.min(g.oh) * g.ow * g.c);
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * g.ow * co);
-    let dw_ep = Epilogue {
-        relu_in: ep.relu_in,
-        bias: false,
-        residual: Residual::None,
-        relu: false,
-    };
-    let pw_ep = without_relu_in(ep);
+    let (dw_ep, pw_ep) = separable_epilogues(ep);
     let yp = y.as_mut_ptr();
     let rp = if ep.residual == Residual::Separate {
         res.as_ptr()
     } else {
         yp as *const f32
     };
-    let sp = scratch.as_mut_ptr();
-    let io = (
+    let (x, dw, pw, bias, sp) = (
         x.as_ptr(),
         dw.as_ptr(),
         pw.as_ptr(),
         bias.as_ptr(),
-        rp,
-        sp,
-        yp,
+        scratch.as_mut_ptr(),
     );
     let eps = (&dw_ep, &pw_ep);
-    let full = g.oh / rows;
-    for b in 0..full {
+    let row = g.ow * co;
+    let mut r0 = 0;
+    while r0 < g.oh {
+        let nr = rows.min(g.oh - r0);
+        let io = (
+            x,
+            dw,
+            pw,
+            bias,
+            rp.wrapping_add(r0 * row),
+            sp,
+            yp.wrapping_add(r0 * row),
+        );
         // SAFETY: the block's rows are inside the output, the lengths are
         // checked above; the ISA is the caller's promise.
-        unsafe { separable_block::<I, MR, NV, KH, KW>(g, (co, kc), eps, io, (b * rows, rows)) };
-    }
-    if g.oh > full * rows {
-        let last = (full * rows, g.oh - full * rows);
-        // SAFETY: as above, for the last, shorter block.
-        unsafe { separable_block::<I, MR, NV, KH, KW>(g, (co, kc), eps, io, last) };
+        unsafe { separable_block::<I, MR, NV, KH, KW>(g, (co, kc), eps, io, (r0, nr)) };
+        r0 += nr;
     }
 }
 
-/// Pointers of a separable step: input, depthwise and pointwise weights,
-/// bias, residual (the output when in place), scratch, output.
+/// The two stages' epilogues of a separable convolution: the depthwise
+/// takes the input ReLU, the pointwise GEMM the rest.
+fn separable_epilogues(ep: &Epilogue) -> (Epilogue, Epilogue) {
+    let dw = Epilogue {
+        relu_in: ep.relu_in,
+        bias: false,
+        residual: Residual::None,
+        relu: false,
+    };
+    (dw, without_relu_in(ep))
+}
+
+/// Pointers of a separable block: input, depthwise and pointwise weights,
+/// bias, residual (the output when in place) and output (both at the
+/// block's first row), scratch.
 type SepIo = (
     *const f32,
     *const f32,
@@ -859,7 +870,8 @@ type SepIo = (
     *mut f32,
 );
 
-/// Output rows `r0..r0 + nr` of [`separable`].
+/// Output rows `r0..r0 + nr` of [`separable`]; the output and the residual
+/// point at row `r0`.
 #[inline(always)]
 unsafe fn separable_block<
     I: Isa,
@@ -878,7 +890,6 @@ unsafe fn separable_block<
     // `nr` depthwise rows fit the scratch, the operands' lengths, the ISA.
     unsafe {
         dw_rows::<I, KH, KW>(g, dw_ep, (r0, nr), x, dw, dw, dw, scratch);
-        let o = r0 * g.ow * co;
         gemm::<I, MR, NV>(
             (nr * g.ow, g.c, co, kc),
             false,
@@ -887,10 +898,187 @@ unsafe fn separable_block<
             g.c,
             pw,
             bias,
-            res.wrapping_add(o),
-            y.add(o),
+            res,
+            y,
             co,
         );
+    }
+}
+
+/// The same window over an image's rows `base..` only: reading through it
+/// finds row `base` at the start of the buffer (a ring of rows, in
+/// [`separables_pool`]). Output rows keep their numbers.
+fn rows_from(g: &Window, base: usize) -> Window {
+    Window {
+        h: g.h - base,
+        pt: g.pt + base,
+        ..*g
+    }
+}
+
+/// How many output rows of `g` can be computed from the input's first
+/// `done` rows.
+fn rows_ready(g: &Window, done: usize) -> usize {
+    if done >= g.h {
+        return g.oh;
+    }
+    // Row `r` is ready when its last tap row is below `done`.
+    (done + g.pt)
+        .checked_sub((g.kh - 1) * g.dh)
+        .map_or(0, |n| n.div_ceil(g.sh).min(g.oh))
+}
+
+/// One stage of [`separables_pool`]: window, output channels, rows per
+/// block and `k` block (see [`separable`]), epilogue, and the packed
+/// depthwise weights, pointwise weights and bias.
+pub type SeparableStage<'a> = (
+    &'a Window,
+    usize,
+    (usize, usize),
+    &'a Epilogue,
+    (&'a [f32], &'a [f32], &'a [f32]),
+);
+
+/// Scratch floats [`separables_pool`] needs: each separable's depthwise
+/// block, and a ring of rows for each separable's output (a block plus the
+/// rows the next window still reads).
+pub fn separables_pool_scratch(
+    (g1, co1, rows1): (&Window, usize, usize),
+    (g2, co2, rows2): (&Window, usize, usize),
+    pg: &Window,
+) -> usize {
+    let ring1 = (rows1 + (g2.kh - 1) * g2.dh) * g1.ow * co1;
+    let ring2 = (rows2 + (pg.kh - 1) * pg.dh) * g2.ow * co2;
+    rows1 * g1.ow * g1.c + ring1 + rows2 * g2.ow * g2.c + ring2
+}
+
+/// Two separable convolutions and a pooling (Xception's entry-flow block:
+/// separable, separable, max-pool + residual) streamed by rows: each
+/// separable's output lives in a ring of a few rows in `scratch` (see
+/// [`separables_pool_scratch`]) and is consumed while in cache, instead of
+/// going through whole images. The first separable runs a block of rows,
+/// then the second every row its window can now see, then the pooling
+/// likewise; a ring keeps only the rows the next window still needs, moved
+/// to its front before the next block. Bias, residual (separate or in
+/// place) and ReLU of the pooling as in [`pool`]; results are identical to
+/// running the three kernels one after another.
+///
+/// # Safety
+///
+/// The CPU supports `I`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn separables_pool<
+    I: Isa,
+    const MR1: usize,
+    const NV1: usize,
+    const MR2: usize,
+    const NV2: usize,
+    const KH: usize,
+    const KW: usize,
+>(
+    (g1, co1, (rows1, kc1), ep1, w1): SeparableStage,
+    (g2, co2, (rows2, kc2), ep2, w2): SeparableStage,
+    (pg, is_max, pep): (&Window, bool, &Epilogue),
+    x: &[f32],
+    res: &[f32],
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let l = I::LANES;
+    let (row1, row2) = (g1.ow * co1, g2.ow * co2);
+    assert!(g1.kh == KH && g1.kw == KW && g2.kh == KH && g2.kw == KW);
+    assert!(g2.h == g1.oh && g2.w == g1.ow && g2.c == co1);
+    assert!(pg.h == g2.oh && pg.w == g2.ow && pg.c == co2 && rows1 >= 1 && rows2 >= 1);
+    assert!(x.len() >= g1.h * g1.w * g1.c && y.len() >= pg.oh * pg.ow * pg.c);
+    assert!(pep.residual != Residual::Separate || res.len() >= pg.oh * pg.ow * pg.c);
+    for ((g, co, ep), (dw, pw, bias)) in [((g1, co1, ep1), w1), ((g2, co2, ep2), w2)] {
+        let (cp, cop) = (g.c.div_ceil(l) * l, co.div_ceil(l) * l);
+        assert!(dw.len() >= KH * KW * cp && pw.len() >= g.c * cop);
+        assert!(!ep.bias || bias.len() >= cop);
+        assert!(ep.residual == Residual::None);
+    }
+    let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
+    let carry1 = (g2.kh - 1) * g2.dh;
+    let need = separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg);
+    assert!(scratch.len() >= need);
+    let (s1, rest) = scratch.split_at_mut(rows1 * g1.ow * g1.c);
+    let (ring1, rest) = rest.split_at_mut((rows1 + carry1) * row1);
+    let (s2, ring2) = rest.split_at_mut(rows2 * g2.ow * g2.c);
+    let (e1, e2) = (separable_epilogues(ep1), separable_epilogues(ep2));
+    let (r1p, r2p) = (ring1.as_mut_ptr(), ring2.as_mut_ptr());
+    let yp = y.as_mut_ptr();
+    let rp = if pep.residual == Residual::Separate {
+        res.as_ptr()
+    } else {
+        yp as *const f32
+    };
+    // Rows done per stage, and the first row each ring holds.
+    let (mut a, mut b, mut c) = (0usize, 0usize, 0usize);
+    let (mut base1, mut base2) = (0usize, 0usize);
+    while c < pg.oh {
+        if a < g1.oh {
+            // Keep the rows the second separable still reads.
+            let lo = (b * g2.sh).saturating_sub(g2.pt).min(a);
+            if lo > base1 {
+                // SAFETY: rows `lo..a` are in the ring (`base1 < lo`), at
+                // most `carry1` of them; `copy` allows the overlap.
+                unsafe { core::ptr::copy(r1p.add((lo - base1) * row1), r1p, (a - lo) * row1) };
+                base1 = lo;
+            }
+            let nr = rows1.min(g1.oh - a);
+            let out = r1p.wrapping_add((a - base1) * row1);
+            let io = (
+                x.as_ptr(),
+                w1.0.as_ptr(),
+                w1.1.as_ptr(),
+                w1.2.as_ptr(),
+                out as *const f32,
+                s1.as_mut_ptr(),
+                out,
+            );
+            // SAFETY: rows `a..a + nr` land in the ring (at most `carry1`
+            // rows before them), the block fits `s1`, the lengths are
+            // checked above; the ISA is the caller's promise.
+            unsafe {
+                separable_block::<I, MR1, NV1, KH, KW>(g1, (co1, kc1), (&e1.0, &e1.1), io, (a, nr))
+            };
+            a += nr;
+        }
+        let ready = rows_ready(g2, a);
+        while b < ready {
+            let lo = (c * pg.sh).saturating_sub(pg.pt).min(b);
+            if lo > base2 {
+                // SAFETY: as above, for the second ring.
+                unsafe { core::ptr::copy(r2p.add((lo - base2) * row2), r2p, (b - lo) * row2) };
+                base2 = lo;
+            }
+            let nr = rows2.min(ready - b);
+            let g = rows_from(g2, base1);
+            let out = r2p.wrapping_add((b - base2) * row2);
+            let io = (
+                r1p as *const f32,
+                w2.0.as_ptr(),
+                w2.1.as_ptr(),
+                w2.2.as_ptr(),
+                out as *const f32,
+                s2.as_mut_ptr(),
+                out,
+            );
+            // SAFETY: the rows the block reads are in the first ring from
+            // `base1` on (`rows_from`), its output lands in the second; the
+            // ISA is the caller's promise.
+            unsafe {
+                separable_block::<I, MR2, NV2, KH, KW>(&g, (co2, kc2), (&e2.0, &e2.1), io, (b, nr))
+            };
+            b += nr;
+            let done = rows_ready(pg, b);
+            let pw = rows_from(pg, base2);
+            // SAFETY: the pooled rows' taps are in the second ring from
+            // `base2` on; the output and residual lengths are checked above.
+            unsafe { pool_rows::<I>(&pw, is_max, pep, r2p, rp, yp, (c, done)) };
+            c = done;
+        }
     }
 }
 
@@ -1257,7 +1445,7 @@ pub unsafe fn pool<I: Isa>(
     res: &[f32],
     y: &mut [f32],
 ) {
-    let (l, c) = (I::LANES, g.c);
+    let c = g.c;
     assert!(x.len() >= g.h * g.w * c && y.len() >= g.oh * g.ow * c);
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * g.ow * c);
     let yp = y.as_mut_ptr();
@@ -1266,17 +1454,34 @@ pub unsafe fn pool<I: Isa>(
     } else {
         yp as *const f32
     };
-    let xp = x.as_ptr();
+    // SAFETY: the lengths are checked above; the ISA is the caller's promise.
+    unsafe { pool_rows::<I>(g, is_max, ep, x.as_ptr(), rp, yp, (0, g.oh)) }
+}
+
+/// Output rows `rows.0..rows.1` of [`pool`], from raw pointers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pool_rows<I: Isa>(
+    g: &Window,
+    is_max: bool,
+    ep: &Epilogue,
+    xp: *const f32,
+    rp: *const f32,
+    yp: *mut f32,
+    rows: (usize, usize),
+) {
+    let (l, c) = (I::LANES, g.c);
     let full = c / l;
     let (lo, hi) = interior(g.w, g.ow, g.kw, g.sw, g.dw, g.pl);
-    for oy in 0..g.oh {
+    for oy in rows.0..rows.1 {
         let rows_ok = row_inside(g, oy);
         for ox in 0..g.ow {
             let inside = rows_ok && (lo..hi).contains(&ox);
             for v in 0..full + usize::from(c > full * l) {
                 let (cv, n) = (v * l, if v < full { l } else { c - full * l });
                 let at = (oy, ox);
-                // SAFETY: the lengths are checked above; the ISA is the caller's promise.
+                // SAFETY: the caller guarantees the rows' taps, output and
+                // residual, and the ISA.
                 unsafe {
                     if inside {
                         pool_vec::<I, true>(g, is_max, ep, at, xp, rp, yp, cv, n)
