@@ -5,7 +5,7 @@
 
 use crate::backends::kernels::scalar::{self as k, Epilogue, Residual};
 use crate::emit::{self, Source};
-use crate::ir::{Kernel, Program, Step};
+use crate::ir::{separables_pool_shapes, Kernel, Program, Step};
 use crate::plan::{self, MemoryPlan};
 
 /// The memory plan the scalar backend uses for `p`.
@@ -158,27 +158,61 @@ fn run_kernel(
             k::softmax_in_place(ch, y);
         }
         Kernel::Identity => y.copy_from_slice(x),
-        Kernel::Streamed { ref stages } => {
-            // The stages one after another, each intermediate whole.
-            let mut cur = xs[0].clone();
-            for (n, st) in stages.iter().enumerate() {
-                let mut scratch = vec![0f32; crate::backends::scalar::scalar_scratch(p, st)];
-                let input = [std::mem::take(&mut cur)];
-                if n + 1 == stages.len() {
-                    run_kernel(p, st, (&input, None), (res, res_mode), &mut scratch, y);
-                } else {
-                    let mut out = vec![0f32; p.len(st.output)];
-                    run_kernel(
-                        p,
-                        st,
-                        (&input, None),
-                        (&[], Residual::None),
-                        &mut scratch,
-                        &mut out,
-                    );
-                    cur = out;
+        Kernel::Streamed { ref stages } => match separables_pool_shapes(stages) {
+            Some(((g1, co1), (g2, co2), pg)) => {
+                let stage = |st: &Step| {
+                    let ep = Epilogue {
+                        relu_in: st.relu_in,
+                        bias: st.epilogue.bias.is_some(),
+                        residual: Residual::None,
+                        relu: st.epilogue.relu,
+                    };
+                    // A separable's constants: depthwise, pointwise, bias.
+                    let ids = crate::ir::step_consts(st);
+                    let bias: &[f32] = st.epilogue.bias.map_or(&[], |b| &p.consts[b].data);
+                    (ep, (c(ids[0]), c(ids[1]), bias))
+                };
+                let ((e1, w1), (e2, w2)) = (stage(&stages[0]), stage(&stages[1]));
+                let pool = &stages[2];
+                let pep = Epilogue {
+                    relu_in: pool.relu_in,
+                    bias: false,
+                    residual: res_mode,
+                    relu: pool.epilogue.relu,
+                };
+                let is_max = matches!(pool.kernel, Kernel::MaxPool { .. });
+                k::separables_pool(
+                    (&g1.window(), co1, &e1, w1),
+                    (&g2.window(), co2, &e2, w2),
+                    (&pg.window(), is_max, &pep),
+                    x,
+                    res,
+                    scratch,
+                    y,
+                );
+            }
+            None => {
+                // The stages one after another, each intermediate whole.
+                let mut cur = xs[0].clone();
+                for (n, st) in stages.iter().enumerate() {
+                    let mut scratch = vec![0f32; crate::backends::scalar::scalar_scratch(p, st)];
+                    let input = [std::mem::take(&mut cur)];
+                    if n + 1 == stages.len() {
+                        run_kernel(p, st, (&input, None), (res, res_mode), &mut scratch, y);
+                    } else {
+                        let mut out = vec![0f32; p.len(st.output)];
+                        run_kernel(
+                            p,
+                            st,
+                            (&input, None),
+                            (&[], Residual::None),
+                            &mut scratch,
+                            &mut out,
+                        );
+                        cur = out;
+                    }
                 }
             }
-        }
+        },
     }
 }

@@ -269,6 +269,38 @@ impl Kernel {
     }
 }
 
+/// A separable (geometry, output channels).
+pub type SeparableShape = (Geom, usize);
+
+/// The shapes of a [`Kernel::Streamed`] step's stages when they are what the
+/// `separables_pool` kernels run (what [`crate::passes::stream_rows`]
+/// makes): two separables with multiplier 1 and the same kernel size, then
+/// a max or average pooling; `None` otherwise (backends then run the stages
+/// one after another).
+pub fn separables_pool_shapes(stages: &[Step]) -> Option<(SeparableShape, SeparableShape, Geom)> {
+    match stages {
+        [a, b, c] => match (&a.kernel, &b.kernel, &c.kernel) {
+            (
+                &Kernel::Separable {
+                    g: g1,
+                    mult: 1,
+                    cout: co1,
+                    ..
+                },
+                &Kernel::Separable {
+                    g: g2,
+                    mult: 1,
+                    cout: co2,
+                    ..
+                },
+                &Kernel::MaxPool { g: pg } | &Kernel::AvgPool { g: pg },
+            ) if (g1.kh, g1.kw) == (g2.kh, g2.kw) => Some(((g1, co1), (g2, co2), pg)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// What a step does around its main computation:
 /// `y = relu?(kernel(relu_in?(x)) + bias + residual)`.
 #[derive(Debug, Clone, Default, PartialEq)]

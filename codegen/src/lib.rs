@@ -65,9 +65,6 @@ pub fn compile(
     weights: &WeightMap,
     opts: &CompileOptions,
 ) -> Result<emit::Generated, CompileError> {
-    let backend = opts.target.backend();
-    let mut passes = opts.passes;
-    passes.stream_rows &= backend.streams_rows();
-    let p = optimize(graph, weights, passes)?;
-    emit::emit(&p, &*backend, &opts.weights_location)
+    let p = optimize(graph, weights, opts.passes)?;
+    emit::emit(&p, &*opts.target.backend(), &opts.weights_location)
 }

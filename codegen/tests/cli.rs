@@ -50,7 +50,7 @@ fn spec_inspect_and_errors() {
     assert!(stdout.contains("22,910,480"), "total params in:\n{stdout}");
     assert!(stdout.contains("8,357,403,496"), "total MACs in:\n{stdout}");
     assert!(
-        stdout.contains("arena 25006592 bytes"),
+        stdout.contains("arena 8900096 bytes"),
         "memory plan in:\n{stdout}"
     );
 
@@ -137,7 +137,7 @@ fn import_then_compile_and_run_fer() {
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("happy        0.9968"), "{stdout}");
-    assert!(stdout.contains("arena: 522240 bytes"), "{stdout}");
+    assert!(stdout.contains("arena: 238208 bytes"), "{stdout}");
     let (shape, probs) =
         xcc_codegen::tensor_io::parse_npy(&npy, &std::fs::read(&npy).unwrap()).unwrap();
     assert_eq!(shape, vec![7]);

@@ -4,7 +4,6 @@
 use xcc_codegen::backends::arm::{separable_rows, MR, NV};
 use xcc_codegen::emit::{Generated, WeightsLocation};
 use xcc_codegen::ir::Kernel;
-use xcc_codegen::passes::PassOptions;
 use xcc_codegen::{compile, optimize, CompileOptions, Target};
 
 fn tiny() -> (xception_spec::Graph, xception_spec::WeightMap) {
@@ -63,13 +62,7 @@ fn tiny_xception_calls_the_neon_kernels() {
     assert!(src.contains("compile_error!("));
 
     let (graph, weights) = tiny();
-    // The passes `compile` runs for NEON: no row streaming (see
-    // `Backend::streams_rows`).
-    let passes = PassOptions {
-        stream_rows: false,
-        ..Default::default()
-    };
-    let p = optimize(&graph, &weights, passes).unwrap();
+    let p = optimize(&graph, &weights, Default::default()).unwrap();
     let count = |k: &str| p.steps.iter().filter(|s| s.kernel.kind() == k).count();
     // Calls as tokens, whatever the line breaks.
     let flat = src
@@ -78,8 +71,9 @@ fn tiny_xception_calls_the_neon_kernels() {
         .replace(",>", ">");
     let tile = format!("::<{MR}usize,{NV}usize>(");
     let calls = |f: &str| flat.matches(&format!("kernels::neon::{f}")).count();
-    assert!(count("separable") > 0 && count("conv") > 0 && count("maxpool") > 0);
+    assert!(count("separable") > 0 && count("conv") > 0 && count("streamed") > 0);
     assert_eq!(calls(&format!("separable{tile}")), count("separable"));
+    assert_eq!(calls(&format!("separables_pool{tile}")), count("streamed"));
     assert_eq!(calls(&format!("conv2d{tile}")), count("conv"));
     assert_eq!(calls(&format!("dense{tile}")), count("dense"));
     assert_eq!(calls("pool("), count("maxpool") + count("avgpool"));

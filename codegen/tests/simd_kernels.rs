@@ -24,7 +24,9 @@ use xcc_codegen::backends::x86::{pack_conv_pairs, pack_depthwise, pack_gemm, pad
 #[path = "support/kernel_check.rs"]
 mod kernel_check;
 
-use kernel_check::{abs, check, epilogue, magnitude_epilogue, output, res_arg, window_of, Rng};
+use kernel_check::{
+    abs, chain, check, epilogue, magnitude_epilogue, output, res_arg, window_of, Chain, Rng, Stage,
+};
 
 macro_rules! isa_wrappers {
     ($m:ident, $isa:ty, $feat:literal) => {
@@ -580,58 +582,8 @@ fn dense_matches_scalar() {
     }
 }
 
-/// One separable stage of a chain: window, output channels, rows per
-/// block, epilogue, and depthwise, pointwise and bias weights.
-type Stage = (Window, usize, usize, Epilogue, Vec<f32>, Vec<f32>, Vec<f32>);
-
 /// A stage's weights packed for the x86 kernels: depthwise, pointwise, bias.
 type Packed = (Vec<f32>, Vec<f32>, Vec<f32>);
-
-/// A random separable stage over an `h` x `w` x `c` image: `k` x `k` (3x3
-/// with stride 1 or 2 or dilation 2, or 1x1), 'same' or 'valid' (when it
-/// fits), no residual.
-fn stage(rng: &mut Rng, (h, w, c): (usize, usize, usize), k: usize) -> Stage {
-    let (stride, dil) = if k == 1 {
-        (1, 1)
-    } else {
-        rng.pick(&[(1, 1), (1, 1), (2, 1), (1, 2)])
-    };
-    let span = (k - 1) * dil + 1;
-    let same = h < span || w < span || rng.below(2) == 0;
-    let g = window_of((h, w, c), k, stride, dil, same);
-    let co = rng.pick(&CHANNELS);
-    let mut ep = epilogue(rng, false);
-    ep.residual = Residual::None;
-    let rows = rng.pick(&[1, 2, 3, 5, g.oh]).min(g.oh);
-    let (dw, pw, bias) = (rng.vec(k * k * c), rng.vec(c * co), rng.vec(co));
-    (g, co, rows, ep, dw, pw, bias)
-}
-
-/// The scalar kernels' separable stage (`mag`: on absolute values, without
-/// ReLUs).
-fn scalar_stage((g, co, _, ep, dw, pw, bias): &Stage, x: &[f32], mag: bool) -> Vec<f32> {
-    let (ep, dw, pw, bias) = if mag {
-        (magnitude_epilogue(ep), abs(dw), abs(pw), abs(bias))
-    } else {
-        (*ep, dw.clone(), pw.clone(), bias.clone())
-    };
-    let mut y = vec![0.0; g.oh * g.ow * co];
-    let mut scratch = vec![0.0; g.ow * g.c];
-    scalar::separable(
-        g,
-        1,
-        *co,
-        &ep,
-        x,
-        &dw,
-        &pw,
-        &bias,
-        &[],
-        &mut scratch,
-        &mut y,
-    );
-    y
-}
 
 /// A stage as `x86::separables_pool` takes it (`k` blocks of 128).
 fn stage_arg<'a>((g, co, rows, ep, ..): &'a Stage, p: &'a Packed) -> x86::SeparableStage<'a> {
@@ -680,35 +632,20 @@ fn separables_pool_matches_stages() {
     for (isa, lanes) in isas() {
         let mut rng = Rng(11);
         for case in 0..120 {
-            let c = rng.pick(&CHANNELS);
-            let k = rng.pick(&[3, 3, 3, 1]);
-            let g0 = window_upto(&mut rng, c, k, 1, 1, true, 23);
-            let st1 = stage(&mut rng, (g0.h, g0.w, c), k);
-            let st2 = stage(&mut rng, (st1.0.oh, st1.0.ow, st1.1), k);
-            let (g2, co2) = (st2.0, st2.1);
-            let (pk, ps) = rng.pick(&[(3, 2), (3, 1), (2, 2)]);
-            let psame = g2.oh < pk || g2.ow < pk || rng.below(2) == 0;
-            let pg = window_of((g2.oh, g2.ow, co2), pk, ps, 1, psame);
-            let mut pep = epilogue(&mut rng, true);
-            pep.bias = false;
-            let is_max = rng.below(2) == 0;
+            let Chain {
+                st1,
+                st2,
+                pg,
+                is_max,
+                pep,
+                x,
+                res,
+                want,
+                mag,
+            } = chain(&mut rng, &CHANNELS);
+            let (k, g2, co2) = (st1.0.kh, st2.0, st2.1);
             let n = pg.oh * pg.ow * co2;
-            let (x, res) = (rng.vec(g0.h * g0.w * c), rng.vec(n));
             let r = res_arg(&pep, &res);
-            let pool = |ep: &Epilogue, x: &[f32], r: &[f32], y: &mut [f32]| {
-                if is_max {
-                    scalar::max_pool(&pg, ep, x, r, y);
-                } else {
-                    scalar::avg_pool(&pg, ep, x, r, y);
-                }
-            };
-            let mut want = output(&pep, n, &res);
-            let t2 = scalar_stage(&st2, &scalar_stage(&st1, &x, false), false);
-            pool(&pep, &t2, r, &mut want);
-            let mut mag = output(&pep, n, &abs(&res));
-            let t2 = scalar_stage(&st2, &scalar_stage(&st1, &abs(&x), true), true);
-            pool(&magnitude_epilogue(&pep), &t2, &abs(r), &mut mag);
-
             let nv = if isa == "avx2" { 2 } else { 4 };
             let pack = |st: &Stage| {
                 (
@@ -719,7 +656,8 @@ fn separables_pool_matches_stages() {
             };
             let (p1, p2) = (pack(&st1), pack(&st2));
             let (s1, s2) = (stage_arg(&st1, &p1), stage_arg(&st2, &p2));
-            let len = x86::separables_pool_scratch((&st1.0, st1.1, st1.2), (&g2, co2, st2.2), &pg);
+            let len =
+                scalar::separables_pool_scratch((&st1.0, st1.1, st1.2), (&g2, co2, st2.2), &pg);
             let mut scratch = vec![f32::NAN; len];
             let mut got = output(&pep, n, &res);
             // The same kernels one after another, whole images between them.

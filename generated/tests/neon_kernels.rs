@@ -43,7 +43,9 @@ use pack::{pack_depthwise, pack_gemm, pad_lanes, MR, NV};
 #[path = "../../codegen/tests/support/kernel_check.rs"]
 mod kernel_check;
 
-use kernel_check::{abs, check, epilogue, magnitude_epilogue, output, res_arg, window_of, Rng};
+use kernel_check::{
+    abs, chain, check, epilogue, magnitude_epilogue, output, res_arg, window_of, Chain, Rng, Stage,
+};
 
 /// A random window: 1x1 images (for 'same') now and then, odd and even sizes
 /// up to 14 pixels wide (so the depthwise interior has whole blocks).
@@ -368,6 +370,73 @@ fn dense_matches_scalar() {
             _ => dense_with::<1, 1>(ci, co, &ep, &x, &wp, &bp, r, &mut got),
         }
         let what = format!("dense case {case} ci={ci} co={co} rows={rows} {ep:?} tile {tile:?}");
+        check(&what, &got, &want, &mag);
+    }
+}
+
+/// A chain's stage as `neon::separables_pool` takes it, and its weights
+/// packed.
+fn neon_stage(st: &Stage) -> (SepWeights, (Window, usize, usize, Epilogue)) {
+    let (g, co, rows, ep, dw, pw, bias) = st;
+    let p = SepWeights {
+        dw: pack_depthwise(dw, g.kh * g.kw, g.c),
+        pw: pack_gemm(pw, g.c, *co, NV),
+        bias: pad_lanes(bias),
+    };
+    (p, (*g, *co, *rows, *ep))
+}
+
+/// The streamed separable → separable → pooling chain (`neon::separables_pool`,
+/// the models' tile) against the NEON kernels run one after another (must
+/// be identical: only the order of rows changes) and the scalar ones (within
+/// the separable tolerance), on the chains of `kernel_check::chain`: odd
+/// images, channels off the vector, 3x3 separables with stride 2 or
+/// dilation 2 or 1x1 ones, 'same' and 'valid', max and average pooling,
+/// residual separate and in place, row blocks of 1 row up to the image.
+#[test]
+fn separables_pool_matches_stages() {
+    let mut rng = Rng(11);
+    for case in 0..120 {
+        let Chain {
+            st1,
+            st2,
+            pg,
+            is_max,
+            pep,
+            x,
+            res,
+            want,
+            mag,
+            ..
+        } = chain(&mut rng, &CHANNELS);
+        let n = pg.oh * pg.ow * pg.c;
+        let r = res_arg(&pep, &res);
+        let ((p1, (g1, co1, rows1, e1)), (p2, (g2, co2, rows2, e2))) =
+            (neon_stage(&st1), neon_stage(&st2));
+        let s1 = (&g1, co1, rows1, &e1, (&p1.dw[..], &p1.pw[..], &p1.bias[..]));
+        let s2 = (&g2, co2, rows2, &e2, (&p2.dw[..], &p2.pw[..], &p2.bias[..]));
+        let len = scalar::separables_pool_scratch((&g1, co1, rows1), (&g2, co2, rows2), &pg);
+        let mut scratch = vec![f32::NAN; len];
+        let mut got = output(&pep, n, &res);
+        neon::separables_pool::<MR, NV>(s1, s2, (&pg, is_max, &pep), &x, r, &mut scratch, &mut got);
+        // The same kernels one after another, whole images between them.
+        let mut t1 = vec![0.0; g1.oh * g1.ow * co1];
+        let mut t2 = vec![0.0; g2.oh * g2.ow * co2];
+        separable_with::<MR, NV>(&g1, co1, rows1, &e1, &x, &p1, &[], &mut t1);
+        separable_with::<MR, NV>(&g2, co2, rows2, &e2, &t1, &p2, &[], &mut t2);
+        let mut seq = output(&pep, n, &res);
+        neon::pool(&pg, is_max, &pep, &t2, r, &mut seq);
+        let what = format!(
+            "neon separables_pool case {case}: {g1:?} co={co1} rows={rows1}; {g2:?} co={co2} rows={rows2}; pool {pg:?} max={is_max} {pep:?}"
+        );
+        let same_bits = got
+            .iter()
+            .zip(&seq)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same_bits,
+            "{what}: differs from the kernels run one after another"
+        );
         check(&what, &got, &want, &mag);
     }
 }

@@ -151,19 +151,12 @@ pub trait Backend {
     fn cpu_supported(&self) -> Option<TokenStream> {
         None
     }
-    /// Whether the backend runs [`crate::ir::Kernel::Streamed`] steps with a
-    /// streaming kernel; [`crate::compile`] runs the
-    /// [`crate::passes::stream_rows`] pass only for those that do (run stage
-    /// by stage, a streamed step holds its intermediates whole at once,
-    /// which costs memory and gains nothing).
-    fn streams_rows(&self) -> bool {
-        false
-    }
 }
 
-/// Scratch of a [`crate::ir::Kernel::Streamed`] step run stage by stage (by
-/// a backend without a streaming kernel for it): every intermediate image
-/// whole, then the largest stage scratch, as [`staged_call`] splits it.
+/// Scratch of a [`crate::ir::Kernel::Streamed`] step run stage by stage
+/// (stages the `separables_pool` kernels do not take, see
+/// [`crate::ir::separables_pool_shapes`]): every intermediate image whole,
+/// then the largest stage scratch, as [`staged_call`] splits it.
 pub fn staged_scratch(p: &Program, stages: &[Step], scratch: impl Fn(&Step) -> usize) -> usize {
     let images: usize = stages.iter().rev().skip(1).map(|s| p.len(s.output)).sum();
     images + stages.iter().map(scratch).max().unwrap_or(0)

@@ -1,11 +1,12 @@
 //! Shared by the SIMD kernel tests (`codegen/tests/simd_kernels.rs`, x86;
 //! `generated/tests/neon_kernels.rs`, aarch64): a deterministic generator,
 //! random epilogues, and the check of a kernel's output against the scalar
-//! kernel's within `1e-5` of the magnitude (see the tests' docs), and TF
-//! windows. The including file provides `Epilogue`, `Residual` and `Window`
-//! (its scalar kernels').
+//! kernel's within `1e-5` of the magnitude (see the tests' docs), TF
+//! windows, and random separable → separable → pooling chains with their
+//! scalar results. The including file provides `scalar` (its scalar kernel
+//! module) and its `Epilogue`, `Residual` and `Window`.
 
-use super::{Epilogue, Residual, Window};
+use super::{scalar, Epilogue, Residual, Window};
 
 /// SplitMix64: small, deterministic.
 pub struct Rng(pub u64);
@@ -129,5 +130,126 @@ pub fn window_of(
         dw: dil,
         pt: pad(h, oh),
         pl: pad(w, ow),
+    }
+}
+
+/// One separable stage of a chain: window, output channels, rows per
+/// block, epilogue, and depthwise, pointwise and bias weights (logical
+/// layouts).
+pub type Stage = (Window, usize, usize, Epilogue, Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// A random separable stage over an `h` x `w` x `c` image: `k` x `k` (3x3
+/// with stride 1 or 2 or dilation 2, or 1x1), 'same' or 'valid' (when it
+/// fits), output channels from `channels`, no residual.
+fn stage(rng: &mut Rng, (h, w, c): (usize, usize, usize), k: usize, channels: &[usize]) -> Stage {
+    let (stride, dil) = if k == 1 {
+        (1, 1)
+    } else {
+        rng.pick(&[(1, 1), (1, 1), (2, 1), (1, 2)])
+    };
+    let span = (k - 1) * dil + 1;
+    let same = h < span || w < span || rng.below(2) == 0;
+    let g = window_of((h, w, c), k, stride, dil, same);
+    let co = rng.pick(channels);
+    let mut ep = epilogue(rng, false);
+    ep.residual = Residual::None;
+    let rows = rng.pick(&[1, 2, 3, 5, g.oh]).min(g.oh);
+    let (dw, pw, bias) = (rng.vec(k * k * c), rng.vec(c * co), rng.vec(co));
+    (g, co, rows, ep, dw, pw, bias)
+}
+
+/// The scalar kernels' separable stage (`mag`: on absolute values, without
+/// ReLUs).
+fn scalar_stage((g, co, _, ep, dw, pw, bias): &Stage, x: &[f32], mag: bool) -> Vec<f32> {
+    let (ep, dw, pw, bias) = if mag {
+        (magnitude_epilogue(ep), abs(dw), abs(pw), abs(bias))
+    } else {
+        (*ep, dw.clone(), pw.clone(), bias.clone())
+    };
+    let mut y = vec![0.0; g.oh * g.ow * co];
+    let mut scratch = vec![0.0; g.ow * g.c];
+    scalar::separable(
+        g,
+        1,
+        *co,
+        &ep,
+        x,
+        &dw,
+        &pw,
+        &bias,
+        &[],
+        &mut scratch,
+        &mut y,
+    );
+    y
+}
+
+/// A random separable → separable → pooling chain (what the
+/// `separables_pool` kernels run; both separables `k` x `k`, 3 or 1) with
+/// its scalar result and magnitude.
+pub struct Chain {
+    /// The first separable.
+    pub st1: Stage,
+    /// The second separable.
+    pub st2: Stage,
+    /// The pooling's window.
+    pub pg: Window,
+    /// Max (else average) pooling.
+    pub is_max: bool,
+    /// The pooling's epilogue (residual none, separate or in place).
+    pub pep: Epilogue,
+    /// The chain's input.
+    pub x: Vec<f32>,
+    /// The pooling's residual.
+    pub res: Vec<f32>,
+    /// The scalar kernels run one after another.
+    pub want: Vec<f32>,
+    /// The same on absolute values (the tolerance's scale).
+    pub mag: Vec<f32>,
+}
+
+/// A random chain over an image up to 23 pixels wide with channels from
+/// `channels`: 3x3 separables with stride 2 or dilation 2, or 1x1 ones,
+/// 'same' and 'valid', max or average pooling 3x3/2 ('same': the extra pad
+/// at bottom/right), 3x3/1 or 2x2/2, row blocks of 1 row up to the image.
+pub fn chain(rng: &mut Rng, channels: &[usize]) -> Chain {
+    let c = rng.pick(channels);
+    let k = rng.pick(&[3, 3, 3, 1]);
+    let (h, w) = (1 + rng.below(12), 1 + rng.below(23));
+    let st1 = stage(rng, (h, w, c), k, channels);
+    let st2 = stage(rng, (st1.0.oh, st1.0.ow, st1.1), k, channels);
+    let (g2, co2) = (st2.0, st2.1);
+    let (pk, ps) = rng.pick(&[(3, 2), (3, 1), (2, 2)]);
+    let same = g2.oh < pk || g2.ow < pk || rng.below(2) == 0;
+    let pg = window_of((g2.oh, g2.ow, co2), pk, ps, 1, same);
+    let mut pep = epilogue(rng, true);
+    pep.bias = false;
+    let is_max = rng.below(2) == 0;
+    let n = pg.oh * pg.ow * co2;
+    let (x, res) = (rng.vec(h * w * c), rng.vec(n));
+    let r = res_arg(&pep, &res);
+    let pool = |ep: &Epilogue, x: &[f32], r: &[f32], y: &mut [f32]| {
+        if is_max {
+            scalar::max_pool(&pg, ep, x, r, y);
+        } else {
+            scalar::avg_pool(&pg, ep, x, r, y);
+        }
+    };
+    let mut want = output(&pep, n, &res);
+    let t2 = scalar_stage(&st2, &scalar_stage(&st1, &x, false), false);
+    pool(&pep, &t2, r, &mut want);
+    let mut mag = output(&pep, n, &abs(&res));
+    let t2 = scalar_stage(&st2, &scalar_stage(&st1, &abs(&x), true), true);
+    pool(&magnitude_epilogue(&pep), &t2, &abs(r), &mut mag);
+    Chain {
+        st1,
+        st2,
+        pg,
+        is_max,
+        pep,
+        x,
+        res,
+        want,
+        mag,
     }
 }

@@ -46,9 +46,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::kernels;
 use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch, window_tokens};
 use super::{staged_call, staged_pack, staged_scratch, Backend, KernelModule, StepArgs, Target};
-use crate::ir::{Geom, Kernel, Program, Step};
+use crate::ir::{separables_pool_shapes, Geom, Kernel, Program, SeparableShape, Step};
 
 pub mod pack;
 
@@ -83,6 +84,48 @@ const CONV_BLOCK_BYTES: usize = 128 * 1024;
 /// Output rows per fused separable block: as many as fit the budget, at least one.
 pub fn separable_rows(g: &Geom) -> usize {
     (SEPARABLE_BLOCK_BYTES / (g.ow * g.c * 4).max(1)).clamp(1, g.oh.max(1))
+}
+
+/// The shapes of a streamed chain `kernels::neon::separables_pool` runs:
+/// the IR's chain (see [`separables_pool_shapes`]) with depthwise kernels of
+/// at most [`MAX_DW_TAPS`] taps.
+fn streamable(stages: &[Step]) -> Option<(SeparableShape, SeparableShape, Geom)> {
+    let taps_ok = |g: &Geom| g.kh * g.kw <= MAX_DW_TAPS;
+    separables_pool_shapes(stages).filter(|((g1, _), (g2, _), _)| taps_ok(g1) && taps_ok(g2))
+}
+
+/// The call of `kernels::neon::separables_pool` for a streamed chain;
+/// constants as `staged_pack` lays them out.
+fn separables_pool_call(
+    ((g1, co1), (g2, co2), pg): (SeparableShape, SeparableShape, Geom),
+    stages: &[Step],
+    a: &StepArgs,
+) -> TokenStream {
+    let mut consts = a.consts.iter();
+    let mut stage = |st: &Step, g: &Geom, co: usize| {
+        let (win, ep, rows) = (
+            window_tokens(g),
+            epilogue_tokens(st, false),
+            separable_rows(g),
+        );
+        let (dw, pw) = (consts.next(), consts.next());
+        let bias = match st.epilogue.bias {
+            Some(_) => consts.next().cloned().unwrap_or_default(),
+            None => quote!(&[]),
+        };
+        quote!((&#win, #co, #rows, &#ep, (#dw, #pw, #bias)))
+    };
+    let (s1, s2) = (stage(&stages[0], &g1, co1), stage(&stages[1], &g2, co2));
+    let pool = &stages[2];
+    let (pwin, pep) = (
+        window_tokens(&pg),
+        epilogue_tokens(pool, a.residual_in_place),
+    );
+    let is_max = matches!(pool.kernel, Kernel::MaxPool { .. });
+    let (x, res, scratch, y) = (&a.inputs[0], &a.residual, &a.scratch, &a.output);
+    quote!(kernels::neon::separables_pool::<#MR, #NV>(
+        #s1, #s2, (&#pwin, #is_max, &#pep), #x, #res, #scratch, #y
+    );)
 }
 
 /// Output rows per convolution block: as many as keep their input rows
@@ -135,9 +178,14 @@ impl Backend for NeonBackend {
     fn scratch_floats(&self, p: &Program, step: &Step) -> usize {
         match (plan(step), &step.kernel) {
             (Plan::Separable, &Kernel::Separable { g, .. }) => separable_rows(&g) * g.ow * g.c,
-            (_, Kernel::Streamed { stages }) => {
-                staged_scratch(p, stages, |s| self.scratch_floats(p, s))
-            }
+            (_, Kernel::Streamed { stages }) => match streamable(stages) {
+                Some(((g1, co1), (g2, co2), pg)) => kernels::scalar::separables_pool_scratch(
+                    (&g1.window(), co1, separable_rows(&g1)),
+                    (&g2.window(), co2, separable_rows(&g2)),
+                    &pg.window(),
+                ),
+                None => staged_scratch(p, stages, |s| self.scratch_floats(p, s)),
+            },
             _ => scalar_scratch(p, step),
         }
     }
@@ -215,7 +263,10 @@ impl Backend for NeonBackend {
                 let is_max = matches!(step.kernel, Kernel::MaxPool { .. });
                 quote!(kernels::neon::pool(&#win, #is_max, &#ep, #x, #res, #y);)
             }
-            (_, Kernel::Streamed { stages }) => staged_call(self, p, stages, a),
+            (_, Kernel::Streamed { stages }) => match streamable(stages) {
+                Some(chain) => separables_pool_call(chain, stages, a),
+                None => staged_call(self, p, stages, a),
+            },
             _ => scalar_call(p, step, a),
         }
     }

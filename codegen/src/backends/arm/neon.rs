@@ -30,7 +30,9 @@
 
 use core::arch::aarch64::*;
 
-use super::scalar::{Epilogue, Residual, Window};
+use super::scalar::{
+    ring_keep, rows_from, rows_ready, separables_pool_scratch, Epilogue, Residual, Window,
+};
 
 const _: () = assert!(
     cfg!(target_feature = "neon"),
@@ -616,19 +618,26 @@ pub fn separable<const MR: usize, const NV: usize>(
     } else {
         yp as *const f32
     };
-    let sp = scratch.as_mut_ptr();
-    let io = (
+    let (x, dw, pw, bias, sp) = (
         x.as_ptr(),
         dw.as_ptr(),
         pw.as_ptr(),
         bias.as_ptr(),
-        rp,
-        sp,
-        yp,
+        scratch.as_mut_ptr(),
     );
+    let row = g.ow * co;
     let mut r0 = 0;
     while r0 < g.oh {
         let nr = rows.min(g.oh - r0);
+        let io = (
+            x,
+            dw,
+            pw,
+            bias,
+            rp.wrapping_add(r0 * row),
+            sp,
+            yp.wrapping_add(r0 * row),
+        );
         // SAFETY: the block's rows are inside the output, the lengths are
         // checked above.
         unsafe { separable_block::<MR, NV>(g, co, &dw_ep, &pw_ep, io, r0, nr) };
@@ -636,8 +645,9 @@ pub fn separable<const MR: usize, const NV: usize>(
     }
 }
 
-/// Pointers of a separable step: input, depthwise and pointwise weights,
-/// bias, residual (the output when in place), scratch, output.
+/// Pointers of a separable block: input, depthwise and pointwise weights,
+/// bias, residual (the output when in place) and output (both at the
+/// block's first row), scratch.
 type SepIo = (
     *const f32,
     *const f32,
@@ -648,7 +658,8 @@ type SepIo = (
     *mut f32,
 );
 
-/// Output rows `r0..r0 + nr` of [`separable`].
+/// Output rows `r0..r0 + nr` of [`separable`]; the output and the residual
+/// point at row `r0`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn separable_block<const MR: usize, const NV: usize>(
@@ -667,7 +678,6 @@ unsafe fn separable_block<const MR: usize, const NV: usize>(
             let out = scratch.add(r * g.ow * g.c);
             dw_row(g, dw_ep, x, dw, dw, r0 + r, out, out, g.c);
         }
-        let o = r0 * g.ow * co;
         gemm::<MR, NV>(
             nr * g.ow,
             g.c,
@@ -678,8 +688,8 @@ unsafe fn separable_block<const MR: usize, const NV: usize>(
             g.c,
             pw,
             bias,
-            res.wrapping_add(o),
-            y.add(o),
+            res,
+            y,
             co,
         );
     }
@@ -921,16 +931,154 @@ pub fn pool(g: &Window, is_max: bool, ep: &Epilogue, x: &[f32], res: &[f32], y: 
     } else {
         yp as *const f32
     };
-    let xp = x.as_ptr();
-    for oy in 0..g.oh {
+    // SAFETY: the lengths are checked above.
+    unsafe { pool_rows(g, is_max, ep, x.as_ptr(), rp, yp, (0, g.oh)) };
+}
+
+/// Output rows `rows.0..rows.1` of [`pool`], from raw pointers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pool_rows(
+    g: &Window,
+    is_max: bool,
+    ep: &Epilogue,
+    xp: *const f32,
+    rp: *const f32,
+    yp: *mut f32,
+    rows: (usize, usize),
+) {
+    for oy in rows.0..rows.1 {
         for ox in 0..g.ow {
             let mut cv = 0;
-            while cv < c {
-                let n = (c - cv).min(LANES);
-                // SAFETY: the lengths are checked above.
+            while cv < g.c {
+                let n = (g.c - cv).min(LANES);
+                // SAFETY: the caller guarantees the rows' taps, output and
+                // residual.
                 unsafe { pool_vec(g, is_max, ep, (oy, ox), xp, rp, yp, cv, n) };
                 cv += LANES;
             }
+        }
+    }
+}
+
+/// One stage of [`separables_pool`]: window, output channels, rows per
+/// block (see [`separable`]), epilogue, and the packed depthwise weights,
+/// pointwise weights and bias.
+pub type SeparableStage<'a> = (
+    &'a Window,
+    usize,
+    usize,
+    &'a Epilogue,
+    (&'a [f32], &'a [f32], &'a [f32]),
+);
+
+/// Two separable convolutions (multiplier 1) and a pooling streamed by
+/// rows, as the x86 kernel of the same name: each separable's output lives
+/// in a ring of a few rows in `scratch` (see `separables_pool_scratch`;
+/// blocks of `rows` rows) and is consumed while in cache. Results are
+/// identical to running the three kernels one after another.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn separables_pool<const MR: usize, const NV: usize>(
+    (g1, co1, rows1, ep1, w1): SeparableStage,
+    (g2, co2, rows2, ep2, w2): SeparableStage,
+    (pg, is_max, pep): (&Window, bool, &Epilogue),
+    x: &[f32],
+    res: &[f32],
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (row1, row2) = (g1.ow * co1, g2.ow * co2);
+    assert!(g1.kh * g1.kw <= MAX_DW_TAPS && g2.kh * g2.kw <= MAX_DW_TAPS);
+    assert!(g2.h == g1.oh && g2.w == g1.ow && g2.c == co1);
+    assert!(pg.h == g2.oh && pg.w == g2.ow && pg.c == co2 && rows1 >= 1 && rows2 >= 1);
+    assert!(x.len() >= g1.h * g1.w * g1.c && y.len() >= pg.oh * pg.ow * pg.c);
+    assert!(pep.residual != Residual::Separate || res.len() >= pg.oh * pg.ow * pg.c);
+    for ((g, co, ep), (dw, pw, bias)) in [((g1, co1, ep1), w1), ((g2, co2, ep2), w2)] {
+        let (cp, cop) = (g.c.div_ceil(LANES) * LANES, co.div_ceil(LANES) * LANES);
+        assert!(dw.len() >= g.kh * g.kw * cp && pw.len() >= g.c * cop);
+        assert!(!ep.bias || bias.len() >= cop);
+        assert!(ep.residual == Residual::None);
+    }
+    let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
+    let need = separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg);
+    assert!(scratch.len() >= need);
+    let (s1, rest) = scratch.split_at_mut(rows1 * g1.ow * g1.c);
+    let (ring1, rest) = rest.split_at_mut((rows1 + (g2.kh - 1) * g2.dh) * row1);
+    let (s2, ring2) = rest.split_at_mut(rows2 * g2.ow * g2.c);
+    let stage_eps = |ep: &Epilogue| {
+        let dw = Epilogue {
+            relu_in: ep.relu_in,
+            bias: false,
+            residual: Residual::None,
+            relu: false,
+        };
+        (
+            dw,
+            Epilogue {
+                relu_in: false,
+                ..*ep
+            },
+        )
+    };
+    let (e1, e2) = (stage_eps(ep1), stage_eps(ep2));
+    let yp = y.as_mut_ptr();
+    let rp = if pep.residual == Residual::Separate {
+        res.as_ptr()
+    } else {
+        yp as *const f32
+    };
+    // Rows done per stage, and the first row each ring holds.
+    let (mut a, mut b, mut c) = (0usize, 0usize, 0usize);
+    let (mut base1, mut base2) = (0usize, 0usize);
+    while c < pg.oh {
+        if a < g1.oh {
+            // Keep the rows the second separable still reads.
+            let lo = (b * g2.sh).saturating_sub(g2.pt).min(a);
+            ring_keep(ring1, &mut base1, (lo, a), row1);
+            let nr = rows1.min(g1.oh - a);
+            let out = ring1[(a - base1) * row1..].as_mut_ptr();
+            let io = (
+                x.as_ptr(),
+                w1.0.as_ptr(),
+                w1.1.as_ptr(),
+                w1.2.as_ptr(),
+                out as *const f32,
+                s1.as_mut_ptr(),
+                out,
+            );
+            // SAFETY: rows `a..a + nr` land in the ring (after at most
+            // `(g2.kh - 1) * g2.dh` kept rows), the block fits `s1`, the
+            // lengths are checked above.
+            unsafe { separable_block::<MR, NV>(g1, co1, &e1.0, &e1.1, io, a, nr) };
+            a += nr;
+        }
+        let ready = rows_ready(g2, a);
+        while b < ready {
+            let lo = (c * pg.sh).saturating_sub(pg.pt).min(b);
+            ring_keep(ring2, &mut base2, (lo, b), row2);
+            let nr = rows2.min(ready - b);
+            let g = rows_from(g2, base1);
+            let out = ring2[(b - base2) * row2..].as_mut_ptr();
+            let io = (
+                ring1.as_ptr(),
+                w2.0.as_ptr(),
+                w2.1.as_ptr(),
+                w2.2.as_ptr(),
+                out as *const f32,
+                s2.as_mut_ptr(),
+                out,
+            );
+            // SAFETY: the rows the block reads are in the first ring from
+            // `base1` on (`rows_from`), its output lands in the second.
+            unsafe { separable_block::<MR, NV>(&g, co2, &e2.0, &e2.1, io, b, nr) };
+            b += nr;
+            let done = rows_ready(pg, b);
+            let pw = rows_from(pg, base2);
+            // SAFETY: the pooled rows' taps are in the second ring from
+            // `base2` on; the output and residual lengths are checked above.
+            unsafe { pool_rows(&pw, is_max, pep, ring2.as_ptr(), rp, yp, (c, done)) };
+            c = done;
         }
     }
 }

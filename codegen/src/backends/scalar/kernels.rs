@@ -302,6 +302,36 @@ pub fn separable(
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
+    separable_rows(
+        g,
+        mult,
+        co,
+        ep,
+        (x, dw, pw, bias, res),
+        scratch,
+        y,
+        (0, g.oh),
+    );
+}
+
+/// A separable's operands: input, depthwise and pointwise weights, bias,
+/// residual.
+type SepOperands<'a> = (&'a [f32], &'a [f32], &'a [f32], &'a [f32], &'a [f32]);
+
+/// Output rows `rows.0..rows.1` of [`separable`] into `y`, which starts at
+/// row `rows.0` (the residual does not: it is indexed by the whole output).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn separable_rows(
+    g: &Window,
+    mult: usize,
+    co: usize,
+    ep: &Epilogue,
+    (x, dw, pw, bias, res): SepOperands,
+    scratch: &mut [f32],
+    y: &mut [f32],
+    rows: (usize, usize),
+) {
     let cm = g.c * mult;
     let row_in = g.ow * cm;
     let row_out = g.ow * co;
@@ -309,9 +339,10 @@ pub fn separable(
         relu_in: false,
         ..*ep
     };
-    for oy in 0..g.oh {
+    for oy in rows.0..rows.1 {
         let s = &mut scratch[..row_in];
         depthwise_row(g, mult, ep.relu_in, x, dw, oy, s);
+        let r = oy - rows.0;
         pointwise_rows(
             cm,
             co,
@@ -321,8 +352,135 @@ pub fn separable(
             bias,
             res,
             oy * row_out,
-            &mut y[oy * row_out..(oy + 1) * row_out],
+            &mut y[r * row_out..(r + 1) * row_out],
         );
+    }
+}
+
+/// The same window over an image's rows `base..` only: reading through it
+/// finds row `base` at the start of the buffer (a ring of rows, in the
+/// `separables_pool` kernels). Output rows keep their numbers.
+#[inline(always)]
+pub fn rows_from(g: &Window, base: usize) -> Window {
+    Window {
+        h: g.h - base,
+        pt: g.pt + base,
+        ..*g
+    }
+}
+
+/// How many output rows of `g` can be computed from the input's first
+/// `done` rows.
+#[inline(always)]
+pub fn rows_ready(g: &Window, done: usize) -> usize {
+    if done >= g.h {
+        return g.oh;
+    }
+    // Row `r` is ready when its last tap row is below `done`.
+    (done + g.pt)
+        .checked_sub((g.kh - 1) * g.dh)
+        .map_or(0, |n| n.div_ceil(g.sh).min(g.oh))
+}
+
+/// Keeps rows `lo..end` of a ring of `row`-float rows that holds rows from
+/// `*base` on (`*base <= lo <= end`): moves them to its front and makes `lo`
+/// the new base.
+#[inline(always)]
+pub fn ring_keep(ring: &mut [f32], base: &mut usize, (lo, end): (usize, usize), row: usize) {
+    if lo > *base {
+        ring.copy_within((lo - *base) * row..(end - *base) * row, 0);
+        *base = lo;
+    }
+}
+
+/// Scratch floats a `separables_pool` kernel needs: each separable's
+/// depthwise block of `rows` rows, and a ring of rows for each separable's
+/// output (a block plus the rows the next window still reads).
+pub fn separables_pool_scratch(
+    (g1, co1, rows1): (&Window, usize, usize),
+    (g2, co2, rows2): (&Window, usize, usize),
+    pg: &Window,
+) -> usize {
+    let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
+    let ring1 = (rows1 + (g2.kh - 1) * g2.dh) * g1.ow * co1;
+    let ring2 = (rows2 + (pg.kh - 1) * pg.dh) * g2.ow * co2;
+    rows1 * g1.ow * g1.c + ring1 + rows2 * g2.ow * g2.c + ring2
+}
+
+/// One separable stage of [`separables_pool`]: window, output channels,
+/// epilogue, and the depthwise `[kh, kw, c]`, pointwise `[c, co]` and bias
+/// weights.
+pub type SeparableStage<'a> = (
+    &'a Window,
+    usize,
+    &'a Epilogue,
+    (&'a [f32], &'a [f32], &'a [f32]),
+);
+
+/// Two separable convolutions (multiplier 1) and a pooling streamed by rows,
+/// one row at a time: each separable's output lives in a ring of a few rows
+/// in `scratch` (see [`separables_pool_scratch`] with blocks of one row)
+/// instead of a whole image. The first separable runs a row, the second
+/// every row its window can now see, the pooling likewise; a ring keeps only
+/// the rows the next window still needs. Residual (separate or in place) and
+/// ReLU of the pooling as in [`max_pool`]; results are identical to running
+/// the three kernels one after another.
+#[allow(clippy::too_many_arguments)]
+pub fn separables_pool(
+    (g1, co1, ep1, w1): SeparableStage,
+    (g2, co2, ep2, w2): SeparableStage,
+    (pg, is_max, pep): (&Window, bool, &Epilogue),
+    x: &[f32],
+    res: &[f32],
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (row1, row2) = (g1.ow * co1, g2.ow * co2);
+    let need = separables_pool_scratch((g1, co1, 1), (g2, co2, 1), pg);
+    let (s1, rest) = scratch[..need].split_at_mut(g1.ow * g1.c);
+    let (ring1, rest) = rest.split_at_mut((1 + (g2.kh - 1) * g2.dh) * row1);
+    let (s2, ring2) = rest.split_at_mut(g2.ow * g2.c);
+    // Rows done per stage, and the first row each ring holds.
+    let (mut a, mut b, mut c) = (0usize, 0usize, 0usize);
+    let (mut base1, mut base2) = (0usize, 0usize);
+    while c < pg.oh {
+        if a < g1.oh {
+            // Keep the rows the second separable still reads.
+            let lo = (b * g2.sh).saturating_sub(g2.pt).min(a);
+            ring_keep(ring1, &mut base1, (lo, a), row1);
+            let out = &mut ring1[(a - base1) * row1..];
+            separable_rows(
+                g1,
+                1,
+                co1,
+                ep1,
+                (x, w1.0, w1.1, w1.2, &[]),
+                s1,
+                out,
+                (a, a + 1),
+            );
+            a += 1;
+        }
+        while b < rows_ready(g2, a) {
+            let lo = (c * pg.sh).saturating_sub(pg.pt).min(b);
+            ring_keep(ring2, &mut base2, (lo, b), row2);
+            let g = rows_from(g2, base1);
+            let out = &mut ring2[(b - base2) * row2..];
+            separable_rows(
+                &g,
+                1,
+                co2,
+                ep2,
+                (ring1, w2.0, w2.1, w2.2, &[]),
+                s2,
+                out,
+                (b, b + 1),
+            );
+            b += 1;
+            let done = rows_ready(pg, b);
+            pool_rows(&rows_from(pg, base2), pep, ring2, res, y, is_max, (c, done));
+            c = done;
+        }
     }
 }
 
@@ -389,11 +547,25 @@ pub fn avg_pool(g: &Window, ep: &Epilogue, x: &[f32], res: &[f32], y: &mut [f32]
 
 #[inline(always)]
 fn pool(g: &Window, ep: &Epilogue, x: &[f32], res: &[f32], y: &mut [f32], is_max: bool) {
+    pool_rows(g, ep, x, res, y, is_max, (0, g.oh));
+}
+
+/// Output rows `rows.0..rows.1` of a pooling.
+#[inline(always)]
+fn pool_rows(
+    g: &Window,
+    ep: &Epilogue,
+    x: &[f32],
+    res: &[f32],
+    y: &mut [f32],
+    is_max: bool,
+    rows: (usize, usize),
+) {
     let c = g.c;
     // Channels innermost, in blocks of 64 accumulated on the stack (the output
     // may hold the residual in place, so it cannot be the accumulator).
     let mut acc = [0.0f32; 64];
-    for oy in 0..g.oh {
+    for oy in rows.0..rows.1 {
         for ox in 0..g.ow {
             let o = (oy * g.ow + ox) * c;
             let mut k0 = 0;

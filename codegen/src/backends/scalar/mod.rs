@@ -3,8 +3,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::kernels;
 use super::{Backend, KernelModule, StepArgs, Target};
-use crate::ir::{Geom, Kernel, Program, Step};
+use crate::ir::{separables_pool_shapes, Geom, Kernel, Program, Step};
 
 /// Scalar backend: constants stay in their logical layout.
 pub struct ScalarBackend;
@@ -185,19 +186,46 @@ pub fn scalar_call(p: &Program, step: &Step, a: &StepArgs) -> TokenStream {
             }
         }
         Kernel::Identity => quote!(#y.copy_from_slice(#x);),
-        Kernel::Streamed { ref stages } => super::staged_call(&ScalarBackend, p, stages, a),
+        Kernel::Streamed { ref stages } => match separables_pool_shapes(stages) {
+            Some(((g1, co1), (g2, co2), pg)) => {
+                let mut consts = a.consts.iter();
+                let mut stage = |st: &Step, g: &Geom, co: usize| {
+                    let (win, ep) = (window_tokens(g), epilogue_tokens(st, false));
+                    let (dw, pw) = (consts.next(), consts.next());
+                    let bias = match st.epilogue.bias {
+                        Some(_) => consts.next().cloned().unwrap_or_default(),
+                        None => quote!(&[]),
+                    };
+                    quote!((&#win, #co, &#ep, (#dw, #pw, #bias)))
+                };
+                let (s1, s2) = (stage(&stages[0], &g1, co1), stage(&stages[1], &g2, co2));
+                let pool = &stages[2];
+                let (pwin, pep) = (
+                    window_tokens(&pg),
+                    epilogue_tokens(pool, a.residual_in_place),
+                );
+                let is_max = matches!(pool.kernel, Kernel::MaxPool { .. });
+                quote!(kernels::scalar::separables_pool(#s1, #s2, (&#pwin, #is_max, &#pep), #x, #res, #scratch, #y);)
+            }
+            None => super::staged_call(&ScalarBackend, p, stages, a),
+        },
     }
 }
 
 /// Scratch the scalar kernels need: one depthwise output row for a separable
-/// convolution; a streamed step's stages run in turn (see
-/// [`super::staged_scratch`]).
+/// convolution; for a streamed step, rows of one depthwise output and rings
+/// of rows (`kernels::scalar::separables_pool_scratch`).
 pub fn scalar_scratch(p: &Program, step: &Step) -> usize {
     match step.kernel {
         Kernel::Separable { g, mult, .. } => g.ow * g.c * mult,
-        Kernel::Streamed { ref stages } => {
-            super::staged_scratch(p, stages, |s| scalar_scratch(p, s))
-        }
+        Kernel::Streamed { ref stages } => match separables_pool_shapes(stages) {
+            Some(((g1, co1), (g2, co2), pg)) => kernels::scalar::separables_pool_scratch(
+                (&g1.window(), co1, 1),
+                (&g2.window(), co2, 1),
+                &pg.window(),
+            ),
+            None => super::staged_scratch(p, stages, |s| scalar_scratch(p, s)),
+        },
         _ => 0,
     }
 }

@@ -26,7 +26,7 @@ use quote::{format_ident, quote};
 
 use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch, window_tokens};
 use super::{staged_call, staged_pack, staged_scratch, Backend, KernelModule, StepArgs, Target};
-use crate::ir::{Geom, Kernel, Program, Step};
+use crate::ir::{separables_pool_shapes, Geom, Kernel, Program, SeparableShape, Step};
 
 /// The shared kernel library (`kernels::x86`).
 pub const SIMD_SOURCE: KernelModule = KernelModule {
@@ -287,36 +287,6 @@ fn plan(step: &Step) -> Plan {
     }
 }
 
-/// A separable (geometry, output channels).
-type SeparableShape = (Geom, usize);
-
-/// The shapes of a streamed separable → separable → pooling chain that
-/// `kernels::x86::separables_pool` runs (both separables with multiplier 1
-/// and the same kernel size), or `None`.
-fn separables_pool(stages: &[Step]) -> Option<(SeparableShape, SeparableShape, Geom)> {
-    match stages {
-        [a, b, c] => match (&a.kernel, &b.kernel, &c.kernel) {
-            (
-                &Kernel::Separable {
-                    g: g1,
-                    mult: 1,
-                    cout: co1,
-                    ..
-                },
-                &Kernel::Separable {
-                    g: g2,
-                    mult: 1,
-                    cout: co2,
-                    ..
-                },
-                &Kernel::MaxPool { g: pg } | &Kernel::AvgPool { g: pg },
-            ) if (g1.kh, g1.kw) == (g2.kh, g2.kw) => Some(((g1, co1), (g2, co2), pg)),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// An x86 SIMD backend.
 #[derive(Debug, Clone, Copy)]
 pub struct X86Backend {
@@ -364,7 +334,8 @@ impl X86Backend {
 
 impl X86Backend {
     /// The call of `kernels::x86::separables_pool` for a streamed chain
-    /// (see [`separables_pool`]); constants as `staged_pack` lays them out.
+    /// (see [`separables_pool_shapes`]); constants as `staged_pack` lays them
+    /// out.
     fn separables_pool_call(
         &self,
         ((g1, co1), (g2, co2), pg): (SeparableShape, SeparableShape, Geom),
@@ -436,12 +407,14 @@ impl Backend for X86Backend {
     fn scratch_floats(&self, p: &Program, step: &Step) -> usize {
         match (plan(step), &step.kernel) {
             (Plan::Separable, &Kernel::Separable { g, .. }) => separable_rows(&g) * g.ow * g.c,
-            (_, Kernel::Streamed { stages }) => match separables_pool(stages) {
-                Some(((g1, co1), (g2, co2), pg)) => super::kernels::x86::separables_pool_scratch(
-                    (&g1.window(), co1, separable_rows(&g1)),
-                    (&g2.window(), co2, separable_rows(&g2)),
-                    &pg.window(),
-                ),
+            (_, Kernel::Streamed { stages }) => match separables_pool_shapes(stages) {
+                Some(((g1, co1), (g2, co2), pg)) => {
+                    super::kernels::scalar::separables_pool_scratch(
+                        (&g1.window(), co1, separable_rows(&g1)),
+                        (&g2.window(), co2, separable_rows(&g2)),
+                        &pg.window(),
+                    )
+                }
                 None => staged_scratch(p, stages, |s| self.scratch_floats(p, s)),
             },
             _ => scalar_scratch(p, step),
@@ -578,7 +551,7 @@ impl Backend for X86Backend {
                     quote!(kernels::x86::pool::<#isa>(&#win, #is_max, &#ep, x, res, y)),
                 )
             }
-            (_, Kernel::Streamed { stages }) => match separables_pool(stages) {
+            (_, Kernel::Streamed { stages }) => match separables_pool_shapes(stages) {
                 Some(chain) => self.separables_pool_call(chain, stages, a),
                 None => staged_call(self, p, stages, a),
             },
@@ -589,9 +562,5 @@ impl Backend for X86Backend {
     fn cpu_supported(&self) -> Option<TokenStream> {
         let m = self.simd.module_path();
         Some(quote!(#m::supported()))
-    }
-
-    fn streams_rows(&self) -> bool {
-        true
     }
 }

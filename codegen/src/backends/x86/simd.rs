@@ -21,7 +21,9 @@
 // - depthwise weights `[kh * kw, c]`: each tap's row zero-padded to whole vectors;
 // - biases: zero-padded to whole vectors.
 
-use super::scalar::{Epilogue, Residual, Window};
+use super::scalar::{
+    ring_keep, rows_from, rows_ready, separables_pool_scratch, Epilogue, Residual, Window,
+};
 
 /// One x86 vector instruction set: the few operations the kernels use.
 ///
@@ -905,29 +907,6 @@ unsafe fn separable_block<
     }
 }
 
-/// The same window over an image's rows `base..` only: reading through it
-/// finds row `base` at the start of the buffer (a ring of rows, in
-/// [`separables_pool`]). Output rows keep their numbers.
-fn rows_from(g: &Window, base: usize) -> Window {
-    Window {
-        h: g.h - base,
-        pt: g.pt + base,
-        ..*g
-    }
-}
-
-/// How many output rows of `g` can be computed from the input's first
-/// `done` rows.
-fn rows_ready(g: &Window, done: usize) -> usize {
-    if done >= g.h {
-        return g.oh;
-    }
-    // Row `r` is ready when its last tap row is below `done`.
-    (done + g.pt)
-        .checked_sub((g.kh - 1) * g.dh)
-        .map_or(0, |n| n.div_ceil(g.sh).min(g.oh))
-}
-
 /// One stage of [`separables_pool`]: window, output channels, rows per
 /// block and `k` block (see [`separable`]), epilogue, and the packed
 /// depthwise weights, pointwise weights and bias.
@@ -939,23 +918,11 @@ pub type SeparableStage<'a> = (
     (&'a [f32], &'a [f32], &'a [f32]),
 );
 
-/// Scratch floats [`separables_pool`] needs: each separable's depthwise
-/// block, and a ring of rows for each separable's output (a block plus the
-/// rows the next window still reads).
-pub fn separables_pool_scratch(
-    (g1, co1, rows1): (&Window, usize, usize),
-    (g2, co2, rows2): (&Window, usize, usize),
-    pg: &Window,
-) -> usize {
-    let ring1 = (rows1 + (g2.kh - 1) * g2.dh) * g1.ow * co1;
-    let ring2 = (rows2 + (pg.kh - 1) * pg.dh) * g2.ow * co2;
-    rows1 * g1.ow * g1.c + ring1 + rows2 * g2.ow * g2.c + ring2
-}
-
 /// Two separable convolutions and a pooling (Xception's entry-flow block:
 /// separable, separable, max-pool + residual) streamed by rows: each
 /// separable's output lives in a ring of a few rows in `scratch` (see
-/// [`separables_pool_scratch`]) and is consumed while in cache, instead of
+/// [`separables_pool_scratch`]; blocks of `rows` rows) and is consumed while
+/// in cache, instead of
 /// going through whole images. The first separable runs a block of rows,
 /// then the second every row its window can now see, then the pooling
 /// likewise; a ring keeps only the rows the next window still needs, moved
@@ -999,14 +966,12 @@ pub unsafe fn separables_pool<
         assert!(ep.residual == Residual::None);
     }
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
-    let carry1 = (g2.kh - 1) * g2.dh;
     let need = separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg);
     assert!(scratch.len() >= need);
     let (s1, rest) = scratch.split_at_mut(rows1 * g1.ow * g1.c);
-    let (ring1, rest) = rest.split_at_mut((rows1 + carry1) * row1);
+    let (ring1, rest) = rest.split_at_mut((rows1 + (g2.kh - 1) * g2.dh) * row1);
     let (s2, ring2) = rest.split_at_mut(rows2 * g2.ow * g2.c);
     let (e1, e2) = (separable_epilogues(ep1), separable_epilogues(ep2));
-    let (r1p, r2p) = (ring1.as_mut_ptr(), ring2.as_mut_ptr());
     let yp = y.as_mut_ptr();
     let rp = if pep.residual == Residual::Separate {
         res.as_ptr()
@@ -1020,14 +985,9 @@ pub unsafe fn separables_pool<
         if a < g1.oh {
             // Keep the rows the second separable still reads.
             let lo = (b * g2.sh).saturating_sub(g2.pt).min(a);
-            if lo > base1 {
-                // SAFETY: rows `lo..a` are in the ring (`base1 < lo`), at
-                // most `carry1` of them; `copy` allows the overlap.
-                unsafe { core::ptr::copy(r1p.add((lo - base1) * row1), r1p, (a - lo) * row1) };
-                base1 = lo;
-            }
+            ring_keep(ring1, &mut base1, (lo, a), row1);
             let nr = rows1.min(g1.oh - a);
-            let out = r1p.wrapping_add((a - base1) * row1);
+            let out = ring1[(a - base1) * row1..].as_mut_ptr();
             let io = (
                 x.as_ptr(),
                 w1.0.as_ptr(),
@@ -1037,9 +997,9 @@ pub unsafe fn separables_pool<
                 s1.as_mut_ptr(),
                 out,
             );
-            // SAFETY: rows `a..a + nr` land in the ring (at most `carry1`
-            // rows before them), the block fits `s1`, the lengths are
-            // checked above; the ISA is the caller's promise.
+            // SAFETY: rows `a..a + nr` land in the ring (after at most
+            // `(g2.kh - 1) * g2.dh` kept rows), the block fits `s1`, the
+            // lengths are checked above; the ISA is the caller's promise.
             unsafe {
                 separable_block::<I, MR1, NV1, KH, KW>(g1, (co1, kc1), (&e1.0, &e1.1), io, (a, nr))
             };
@@ -1048,16 +1008,12 @@ pub unsafe fn separables_pool<
         let ready = rows_ready(g2, a);
         while b < ready {
             let lo = (c * pg.sh).saturating_sub(pg.pt).min(b);
-            if lo > base2 {
-                // SAFETY: as above, for the second ring.
-                unsafe { core::ptr::copy(r2p.add((lo - base2) * row2), r2p, (b - lo) * row2) };
-                base2 = lo;
-            }
+            ring_keep(ring2, &mut base2, (lo, b), row2);
             let nr = rows2.min(ready - b);
             let g = rows_from(g2, base1);
-            let out = r2p.wrapping_add((b - base2) * row2);
+            let out = ring2[(b - base2) * row2..].as_mut_ptr();
             let io = (
-                r1p as *const f32,
+                ring1.as_ptr(),
                 w2.0.as_ptr(),
                 w2.1.as_ptr(),
                 w2.2.as_ptr(),
@@ -1076,7 +1032,7 @@ pub unsafe fn separables_pool<
             let pw = rows_from(pg, base2);
             // SAFETY: the pooled rows' taps are in the second ring from
             // `base2` on; the output and residual lengths are checked above.
-            unsafe { pool_rows::<I>(&pw, is_max, pep, r2p, rp, yp, (c, done)) };
+            unsafe { pool_rows::<I>(&pw, is_max, pep, ring2.as_ptr(), rp, yp, (c, done)) };
             c = done;
         }
     }
