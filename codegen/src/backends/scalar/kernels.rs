@@ -407,39 +407,65 @@ pub fn separables_pool_scratch(
     rows1 * g1.ow * g1.c + ring1 + rows2 * g2.ow * g2.c + ring2
 }
 
-/// One separable stage of [`separables_pool`]: window, output channels,
-/// epilogue, and the depthwise `[kh, kw, c]`, pointwise `[c, co]` and bias
-/// weights.
-pub type SeparableStage<'a> = (
-    &'a Window,
-    usize,
-    &'a Epilogue,
-    (&'a [f32], &'a [f32], &'a [f32]),
-);
+/// The stages of a streamed separable → separable → pooling chain, as one
+/// instruction set runs them; [`stream_separables_pool`] calls them. Output
+/// rows keep their numbers; `out` starts at the block's first row.
+pub trait SeparablesPoolStages {
+    /// The first separable's output rows `r0..r0 + nr` (`rows`), with
+    /// `scratch` for its depthwise rows.
+    ///
+    /// # Safety
+    ///
+    /// As the implementing kernel's (the CPU runs its instruction set).
+    unsafe fn first(&mut self, rows: (usize, usize), scratch: &mut [f32], out: &mut [f32]);
+    /// The second separable's output rows `r0..r0 + nr` through window `g`
+    /// over `input` (the first ring).
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::first`].
+    unsafe fn second(
+        &mut self,
+        g: &Window,
+        input: &[f32],
+        rows: (usize, usize),
+        scratch: &mut [f32],
+        out: &mut [f32],
+    );
+    /// The pooling's output rows `rows.0..rows.1` through window `g` over
+    /// `input` (the second ring).
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::first`].
+    unsafe fn pool(&mut self, g: &Window, input: &[f32], rows: (usize, usize));
+}
 
-/// Two separable convolutions (multiplier 1) and a pooling streamed by rows,
-/// one row at a time: each separable's output lives in a ring of a few rows
-/// in `scratch` (see [`separables_pool_scratch`] with blocks of one row)
-/// instead of a whole image. The first separable runs a row, the second
-/// every row its window can now see, the pooling likewise; a ring keeps only
-/// the rows the next window still needs. Residual (separate or in place) and
-/// ReLU of the pooling as in [`max_pool`]; results are identical to running
-/// the three kernels one after another.
-#[allow(clippy::too_many_arguments)]
-pub fn separables_pool(
-    (g1, co1, ep1, w1): SeparableStage,
-    (g2, co2, ep2, w2): SeparableStage,
-    (pg, is_max, pep): (&Window, bool, &Epilogue),
-    x: &[f32],
-    res: &[f32],
+/// Streams two separable convolutions and a pooling by rows: the first
+/// separable runs a block of `rows1` rows, the second every row its window
+/// can now see (in blocks of `rows2`), the pooling likewise. Each
+/// separable's output lives in a ring of rows in `scratch` (laid out as
+/// [`separables_pool_scratch`] counts it) that keeps only the rows the next
+/// window still needs; results are identical to running the three stages
+/// one after another.
+///
+/// # Safety
+///
+/// As `stages`' methods.
+#[inline(always)]
+pub unsafe fn stream_separables_pool<S: SeparablesPoolStages>(
+    stages: &mut S,
+    (g1, co1, rows1): (&Window, usize, usize),
+    (g2, co2, rows2): (&Window, usize, usize),
+    pg: &Window,
     scratch: &mut [f32],
-    y: &mut [f32],
 ) {
     let (row1, row2) = (g1.ow * co1, g2.ow * co2);
-    let need = separables_pool_scratch((g1, co1, 1), (g2, co2, 1), pg);
-    let (s1, rest) = scratch[..need].split_at_mut(g1.ow * g1.c);
-    let (ring1, rest) = rest.split_at_mut((1 + (g2.kh - 1) * g2.dh) * row1);
-    let (s2, ring2) = rest.split_at_mut(g2.ow * g2.c);
+    let (rows1, rows2) = (rows1.clamp(1, g1.oh.max(1)), rows2.clamp(1, g2.oh.max(1)));
+    let need = separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg);
+    let (s1, rest) = scratch[..need].split_at_mut(rows1 * g1.ow * g1.c);
+    let (ring1, rest) = rest.split_at_mut((rows1 + (g2.kh - 1) * g2.dh) * row1);
+    let (s2, ring2) = rest.split_at_mut(rows2 * g2.ow * g2.c);
     // Rows done per stage, and the first row each ring holds.
     let (mut a, mut b, mut c) = (0usize, 0usize, 0usize);
     let (mut base1, mut base2) = (0usize, 0usize);
@@ -448,40 +474,114 @@ pub fn separables_pool(
             // Keep the rows the second separable still reads.
             let lo = (b * g2.sh).saturating_sub(g2.pt).min(a);
             ring_keep(ring1, &mut base1, (lo, a), row1);
-            let out = &mut ring1[(a - base1) * row1..];
-            separable_rows(
-                g1,
-                1,
-                co1,
-                ep1,
-                (x, w1.0, w1.1, w1.2, &[]),
-                s1,
-                out,
-                (a, a + 1),
-            );
-            a += 1;
+            let nr = rows1.min(g1.oh - a);
+            // SAFETY: the caller's promise.
+            unsafe { stages.first((a, nr), s1, &mut ring1[(a - base1) * row1..]) };
+            a += nr;
         }
-        while b < rows_ready(g2, a) {
+        let ready = rows_ready(g2, a);
+        while b < ready {
             let lo = (c * pg.sh).saturating_sub(pg.pt).min(b);
             ring_keep(ring2, &mut base2, (lo, b), row2);
+            let nr = rows2.min(ready - b);
             let g = rows_from(g2, base1);
             let out = &mut ring2[(b - base2) * row2..];
-            separable_rows(
-                &g,
-                1,
-                co2,
-                ep2,
-                (ring1, w2.0, w2.1, w2.2, &[]),
-                s2,
-                out,
-                (b, b + 1),
-            );
-            b += 1;
+            // SAFETY: the caller's promise.
+            unsafe { stages.second(&g, ring1, (b, nr), s2, out) };
+            b += nr;
             let done = rows_ready(pg, b);
-            pool_rows(&rows_from(pg, base2), pep, ring2, res, y, is_max, (c, done));
+            // SAFETY: the caller's promise.
+            unsafe { stages.pool(&rows_from(pg, base2), ring2, (c, done)) };
             c = done;
         }
     }
+}
+
+/// A separable's weights as a kernel takes them: depthwise, pointwise, bias.
+pub type SeparableWeights<'a> = (&'a [f32], &'a [f32], &'a [f32]);
+
+/// One separable stage of [`separables_pool`]: window, output channels,
+/// epilogue, and the depthwise `[kh, kw, c]`, pointwise `[c, co]` and bias
+/// weights.
+pub type SeparableStage<'a> = (&'a Window, usize, &'a Epilogue, SeparableWeights<'a>);
+
+/// The scalar stages of [`separables_pool`].
+struct ScalarStages<'a> {
+    s1: SeparableStage<'a>,
+    s2: SeparableStage<'a>,
+    x: &'a [f32],
+    pool: (bool, &'a Epilogue, &'a [f32]),
+    y: &'a mut [f32],
+}
+
+impl SeparablesPoolStages for ScalarStages<'_> {
+    unsafe fn first(&mut self, (r0, nr): (usize, usize), scratch: &mut [f32], out: &mut [f32]) {
+        let (g, co, ep, (dw, pw, bias)) = self.s1;
+        separable_rows(
+            g,
+            1,
+            co,
+            ep,
+            (self.x, dw, pw, bias, &[]),
+            scratch,
+            out,
+            (r0, r0 + nr),
+        );
+    }
+
+    unsafe fn second(
+        &mut self,
+        g: &Window,
+        input: &[f32],
+        (r0, nr): (usize, usize),
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let (_, co, ep, (dw, pw, bias)) = self.s2;
+        separable_rows(
+            g,
+            1,
+            co,
+            ep,
+            (input, dw, pw, bias, &[]),
+            scratch,
+            out,
+            (r0, r0 + nr),
+        );
+    }
+
+    unsafe fn pool(&mut self, g: &Window, input: &[f32], rows: (usize, usize)) {
+        let (is_max, ep, res) = self.pool;
+        pool_rows(g, ep, input, res, self.y, is_max, rows);
+    }
+}
+
+/// Two separable convolutions (multiplier 1) and a pooling streamed by rows
+/// ([`stream_separables_pool`]) one row at a time, so each ring holds a row
+/// plus the rows the next window still reads (see [`separables_pool_scratch`]
+/// with blocks of one row). Residual (separate or in place) and ReLU of the
+/// pooling as in [`max_pool`]; results are identical to running the three
+/// kernels one after another.
+#[allow(clippy::too_many_arguments)]
+pub fn separables_pool(
+    s1: SeparableStage,
+    s2: SeparableStage,
+    (pg, is_max, pep): (&Window, bool, &Epilogue),
+    x: &[f32],
+    res: &[f32],
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (g1, co1, g2, co2) = (s1.0, s1.1, s2.0, s2.1);
+    let mut stages = ScalarStages {
+        s1,
+        s2,
+        x,
+        pool: (is_max, pep, res),
+        y,
+    };
+    // SAFETY: the scalar stages are safe code.
+    unsafe { stream_separables_pool(&mut stages, (g1, co1, 1), (g2, co2, 1), pg, scratch) };
 }
 
 /// Dense layer over the last axis: `rows` rows of `ci` inputs, weights `[ci, co]`.

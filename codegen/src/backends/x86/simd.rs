@@ -22,7 +22,8 @@
 // - biases: zero-padded to whole vectors.
 
 use super::scalar::{
-    ring_keep, rows_from, rows_ready, separables_pool_scratch, Epilogue, Residual, Window,
+    separables_pool_scratch, stream_separables_pool, Epilogue, Residual, SeparableWeights,
+    SeparablesPoolStages, Window,
 };
 
 /// One x86 vector instruction set: the few operations the kernels use.
@@ -915,7 +916,7 @@ pub type SeparableStage<'a> = (
     usize,
     (usize, usize),
     &'a Epilogue,
-    (&'a [f32], &'a [f32], &'a [f32]),
+    SeparableWeights<'a>,
 );
 
 /// Two separable convolutions and a pooling (Xception's entry-flow block:
@@ -953,7 +954,6 @@ pub unsafe fn separables_pool<
     y: &mut [f32],
 ) {
     let l = I::LANES;
-    let (row1, row2) = (g1.ow * co1, g2.ow * co2);
     assert!(g1.kh == KH && g1.kw == KW && g2.kh == KH && g2.kw == KW);
     assert!(g2.h == g1.oh && g2.w == g1.ow && g2.c == co1);
     assert!(pg.h == g2.oh && pg.w == g2.ow && pg.c == co2 && rows1 >= 1 && rows2 >= 1);
@@ -968,9 +968,6 @@ pub unsafe fn separables_pool<
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
     let need = separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg);
     assert!(scratch.len() >= need);
-    let (s1, rest) = scratch.split_at_mut(rows1 * g1.ow * g1.c);
-    let (ring1, rest) = rest.split_at_mut((rows1 + (g2.kh - 1) * g2.dh) * row1);
-    let (s2, ring2) = rest.split_at_mut(rows2 * g2.ow * g2.c);
     let (e1, e2) = (separable_epilogues(ep1), separable_epilogues(ep2));
     let yp = y.as_mut_ptr();
     let rp = if pep.residual == Residual::Separate {
@@ -978,63 +975,102 @@ pub unsafe fn separables_pool<
     } else {
         yp as *const f32
     };
-    // Rows done per stage, and the first row each ring holds.
-    let (mut a, mut b, mut c) = (0usize, 0usize, 0usize);
-    let (mut base1, mut base2) = (0usize, 0usize);
-    while c < pg.oh {
-        if a < g1.oh {
-            // Keep the rows the second separable still reads.
-            let lo = (b * g2.sh).saturating_sub(g2.pt).min(a);
-            ring_keep(ring1, &mut base1, (lo, a), row1);
-            let nr = rows1.min(g1.oh - a);
-            let out = ring1[(a - base1) * row1..].as_mut_ptr();
-            let io = (
-                x.as_ptr(),
-                w1.0.as_ptr(),
-                w1.1.as_ptr(),
-                w1.2.as_ptr(),
-                out as *const f32,
-                s1.as_mut_ptr(),
-                out,
-            );
-            // SAFETY: rows `a..a + nr` land in the ring (after at most
-            // `(g2.kh - 1) * g2.dh` kept rows), the block fits `s1`, the
-            // lengths are checked above; the ISA is the caller's promise.
-            unsafe {
-                separable_block::<I, MR1, NV1, KH, KW>(g1, (co1, kc1), (&e1.0, &e1.1), io, (a, nr))
-            };
-            a += nr;
-        }
-        let ready = rows_ready(g2, a);
-        while b < ready {
-            let lo = (c * pg.sh).saturating_sub(pg.pt).min(b);
-            ring_keep(ring2, &mut base2, (lo, b), row2);
-            let nr = rows2.min(ready - b);
-            let g = rows_from(g2, base1);
-            let out = ring2[(b - base2) * row2..].as_mut_ptr();
-            let io = (
-                ring1.as_ptr(),
-                w2.0.as_ptr(),
-                w2.1.as_ptr(),
-                w2.2.as_ptr(),
-                out as *const f32,
-                s2.as_mut_ptr(),
-                out,
-            );
-            // SAFETY: the rows the block reads are in the first ring from
-            // `base1` on (`rows_from`), its output lands in the second; the
-            // ISA is the caller's promise.
-            unsafe {
-                separable_block::<I, MR2, NV2, KH, KW>(&g, (co2, kc2), (&e2.0, &e2.1), io, (b, nr))
-            };
-            b += nr;
-            let done = rows_ready(pg, b);
-            let pw = rows_from(pg, base2);
-            // SAFETY: the pooled rows' taps are in the second ring from
-            // `base2` on; the output and residual lengths are checked above.
-            unsafe { pool_rows::<I>(&pw, is_max, pep, ring2.as_ptr(), rp, yp, (c, done)) };
-            c = done;
-        }
+    let mut stages = X86Stages::<I, MR1, NV1, MR2, NV2, KH, KW> {
+        first: (g1, (co1, kc1), (e1.0, e1.1), w1),
+        second: ((co2, kc2), (e2.0, e2.1), w2),
+        x: x.as_ptr(),
+        pool: (is_max, pep, rp, yp),
+        isa: core::marker::PhantomData,
+    };
+    // SAFETY: the lengths are checked above (the stages' blocks stay in
+    // the rings and the output); the ISA is the caller's promise.
+    unsafe { stream_separables_pool(&mut stages, (g1, co1, rows1), (g2, co2, rows2), pg, scratch) };
+}
+
+/// The x86 stages of [`separables_pool`]: each separable's window (the
+/// first's; the second's comes per call), output channels and `k` block,
+/// depthwise and pointwise epilogues, weights; the input; the pooling's
+/// kind, epilogue, residual and output.
+struct X86Stages<
+    'a,
+    I: Isa,
+    const MR1: usize,
+    const NV1: usize,
+    const MR2: usize,
+    const NV2: usize,
+    const KH: usize,
+    const KW: usize,
+> {
+    first: (
+        &'a Window,
+        (usize, usize),
+        (Epilogue, Epilogue),
+        SeparableWeights<'a>,
+    ),
+    second: ((usize, usize), (Epilogue, Epilogue), SeparableWeights<'a>),
+    x: *const f32,
+    pool: (bool, &'a Epilogue, *const f32, *mut f32),
+    isa: core::marker::PhantomData<I>,
+}
+
+impl<
+        I: Isa,
+        const MR1: usize,
+        const NV1: usize,
+        const MR2: usize,
+        const NV2: usize,
+        const KH: usize,
+        const KW: usize,
+    > SeparablesPoolStages for X86Stages<'_, I, MR1, NV1, MR2, NV2, KH, KW>
+{
+    #[inline(always)]
+    unsafe fn first(&mut self, rows: (usize, usize), scratch: &mut [f32], out: &mut [f32]) {
+        let (g, co_kc, (dw_ep, pw_ep), (dw, pw, bias)) = self.first;
+        let o = out.as_mut_ptr();
+        let io = (
+            self.x,
+            dw.as_ptr(),
+            pw.as_ptr(),
+            bias.as_ptr(),
+            o as *const f32,
+            scratch.as_mut_ptr(),
+            o,
+        );
+        // SAFETY: the caller (`separables_pool`) checked the operands; the
+        // block fits the scratch and the ring; the ISA is its promise.
+        unsafe { separable_block::<I, MR1, NV1, KH, KW>(g, co_kc, (&dw_ep, &pw_ep), io, rows) }
+    }
+
+    #[inline(always)]
+    unsafe fn second(
+        &mut self,
+        g: &Window,
+        input: &[f32],
+        rows: (usize, usize),
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let (co_kc, (dw_ep, pw_ep), (dw, pw, bias)) = self.second;
+        let o = out.as_mut_ptr();
+        let io = (
+            input.as_ptr(),
+            dw.as_ptr(),
+            pw.as_ptr(),
+            bias.as_ptr(),
+            o as *const f32,
+            scratch.as_mut_ptr(),
+            o,
+        );
+        // SAFETY: as `first`; `g` reads the rows the first ring holds.
+        unsafe { separable_block::<I, MR2, NV2, KH, KW>(g, co_kc, (&dw_ep, &pw_ep), io, rows) }
+    }
+
+    #[inline(always)]
+    unsafe fn pool(&mut self, g: &Window, input: &[f32], rows: (usize, usize)) {
+        let (is_max, ep, rp, yp) = self.pool;
+        // SAFETY: `g` reads the rows the second ring holds; the output and
+        // residual were checked by `separables_pool`.
+        unsafe { pool_rows::<I>(g, is_max, ep, input.as_ptr(), rp, yp, rows) }
     }
 }
 
