@@ -330,9 +330,7 @@ impl X86Backend {
             unsafe { kernel(#(#args),*) }
         }
     }
-}
 
-impl X86Backend {
     /// The call of `kernels::x86::separables_pool` for a streamed chain
     /// (see [`separables_pool_shapes`]); constants as `staged_pack` lays them
     /// out.

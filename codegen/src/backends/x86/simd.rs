@@ -919,17 +919,14 @@ pub type SeparableStage<'a> = (
     SeparableWeights<'a>,
 );
 
-/// Two separable convolutions and a pooling (Xception's entry-flow block:
-/// separable, separable, max-pool + residual) streamed by rows: each
-/// separable's output lives in a ring of a few rows in `scratch` (see
-/// [`separables_pool_scratch`]; blocks of `rows` rows) and is consumed while
-/// in cache, instead of
-/// going through whole images. The first separable runs a block of rows,
-/// then the second every row its window can now see, then the pooling
-/// likewise; a ring keeps only the rows the next window still needs, moved
-/// to its front before the next block. Bias, residual (separate or in
-/// place) and ReLU of the pooling as in [`pool`]; results are identical to
-/// running the three kernels one after another.
+/// Two separable convolutions and a pooling (Xception's pooled block:
+/// separable, separable, max-pool + residual) streamed by rows with
+/// [`stream_separables_pool`]: each separable's output lives in a ring of a
+/// few rows in `scratch` (see [`separables_pool_scratch`]; blocks of `rows`
+/// rows, as [`separable`] takes them) and is consumed while in cache,
+/// instead of going through whole images. Residual (separate or in place)
+/// and ReLU of the pooling as in [`pool`]; results are identical to running
+/// the three kernels one after another.
 ///
 /// # Safety
 ///
