@@ -6,7 +6,10 @@
 //! - `fer`: the fer2013 mini-Xception with its real weights, straight from the
 //!   Keras file `xception-spec/fixtures/emotion_model.hdf5`;
 //! - `awkward`: `generated/specs/awkward.json`, synthetic seed 5: steps that read
-//!   one tensor twice and in-place residuals, checked against the interpreter.
+//!   one tensor twice, in-place residuals, and a 7x7 → 3x3 separable →
+//!   max-pool + add chain streamed by rows (NEON runs its 49-tap stage with
+//!   the scalar kernel, so that chain goes stage by stage there), checked
+//!   against the interpreter.
 //!
 //! `XCC_TARGET` picks the instruction set (default `scalar`).
 

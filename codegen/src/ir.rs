@@ -274,9 +274,9 @@ pub type SeparableShape = (Geom, usize);
 
 /// The shapes of a [`Kernel::Streamed`] step's stages when they are what the
 /// `separables_pool` kernels run (what [`crate::passes::stream_rows`]
-/// makes): two separables with multiplier 1 and the same kernel size, then
-/// a max or average pooling; `None` otherwise (backends then run the stages
-/// one after another).
+/// makes): two separables with multiplier 1, then a max or average
+/// pooling; `None` otherwise (backends then run the stages one after
+/// another).
 pub fn separables_pool_shapes(stages: &[Step]) -> Option<(SeparableShape, SeparableShape, Geom)> {
     match stages {
         [a, b, c] => match (&a.kernel, &b.kernel, &c.kernel) {
@@ -294,7 +294,7 @@ pub fn separables_pool_shapes(stages: &[Step]) -> Option<(SeparableShape, Separa
                     ..
                 },
                 &Kernel::MaxPool { g: pg } | &Kernel::AvgPool { g: pg },
-            ) if (g1.kh, g1.kw) == (g2.kh, g2.kw) => Some(((g1, co1), (g2, co2), pg)),
+            ) => Some(((g1, co1), (g2, co2), pg)),
             _ => None,
         },
         _ => None,

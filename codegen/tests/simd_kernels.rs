@@ -134,7 +134,8 @@ macro_rules! isa_wrappers {
                 const NV1: usize,
                 const MR2: usize,
                 const NV2: usize,
-                const K: usize,
+                const K1: usize,
+                const K2: usize,
             >(
                 s1: x86::SeparableStage,
                 s2: x86::SeparableStage,
@@ -146,7 +147,7 @@ macro_rules! isa_wrappers {
             ) {
                 // SAFETY: the caller checked the CPU.
                 unsafe {
-                    x86::separables_pool::<$isa, MR1, NV1, MR2, NV2, K, K>(
+                    x86::separables_pool::<$isa, MR1, NV1, MR2, NV2, K1, K1, K2, K2>(
                         s1, s2, pool, x, res, scratch, y,
                     )
                 }
@@ -594,8 +595,9 @@ fn stage_arg<'a>((g, co, rows, ep, ..): &'a Stage, p: &'a Packed) -> x86::Separa
 ///
 /// # Safety
 /// The CPU runs `isa`.
-unsafe fn run_stage(isa: &str, k: usize, (st, p): (&Stage, &Packed), x: &[f32], y: &mut [f32]) {
+unsafe fn run_stage(isa: &str, (st, p): (&Stage, &Packed), x: &[f32], y: &mut [f32]) {
     let (g, co, rows, ep, ..) = st;
+    let k = g.kh;
     let a = (
         g,
         *co,
@@ -643,13 +645,13 @@ fn separables_pool_matches_stages() {
                 want,
                 mag,
             } = chain(&mut rng, &CHANNELS);
-            let (k, g2, co2) = (st1.0.kh, st2.0, st2.1);
+            let (g2, co2, k2) = (st2.0, st2.1, st2.0.kh);
             let n = pg.oh * pg.ow * co2;
             let r = res_arg(&pep, &res);
             let nv = if isa == "avx2" { 2 } else { 4 };
             let pack = |st: &Stage| {
                 (
-                    pack_depthwise(&st.4, k * k, st.0.c, lanes),
+                    pack_depthwise(&st.4, st.0.kh * st.0.kw, st.0.c, lanes),
                     pack_gemm(&st.5, st.0.c, st.1, nv, lanes),
                     pad_lanes(&st.6, lanes),
                 )
@@ -668,20 +670,27 @@ fn separables_pool_matches_stages() {
             let io = (&x[..], r, &mut scratch[..], &mut got[..]);
             // SAFETY: `isas()` checked the CPU.
             unsafe {
-                match (isa, k) {
-                    ("avx2", 3) => {
-                        w2::separables_pool::<6, 2, 6, 2, 3>(s1, s2, pa, io.0, io.1, io.2, io.3)
+                let (a, b, c, d) = io;
+                match (isa, st1.0.kh, k2) {
+                    ("avx2", 3, 3) => {
+                        w2::separables_pool::<6, 2, 6, 2, 3, 3>(s1, s2, pa, a, b, c, d)
                     }
-                    ("avx2", _) => {
-                        w2::separables_pool::<6, 2, 6, 2, 1>(s1, s2, pa, io.0, io.1, io.2, io.3)
+                    ("avx2", 3, _) => {
+                        w2::separables_pool::<6, 2, 6, 2, 3, 1>(s1, s2, pa, a, b, c, d)
                     }
-                    (_, 3) => {
-                        w512::separables_pool::<6, 4, 6, 4, 3>(s1, s2, pa, io.0, io.1, io.2, io.3)
+                    ("avx2", _, 3) => {
+                        w2::separables_pool::<6, 2, 6, 2, 1, 3>(s1, s2, pa, a, b, c, d)
                     }
-                    _ => w512::separables_pool::<6, 4, 6, 4, 1>(s1, s2, pa, io.0, io.1, io.2, io.3),
+                    ("avx2", _, _) => {
+                        w2::separables_pool::<6, 2, 6, 2, 1, 1>(s1, s2, pa, a, b, c, d)
+                    }
+                    (_, 3, 3) => w512::separables_pool::<6, 4, 6, 4, 3, 3>(s1, s2, pa, a, b, c, d),
+                    (_, 3, _) => w512::separables_pool::<6, 4, 6, 4, 3, 1>(s1, s2, pa, a, b, c, d),
+                    (_, _, 3) => w512::separables_pool::<6, 4, 6, 4, 1, 3>(s1, s2, pa, a, b, c, d),
+                    _ => w512::separables_pool::<6, 4, 6, 4, 1, 1>(s1, s2, pa, a, b, c, d),
                 }
-                run_stage(isa, k, (&st1, &p1), &x, &mut t1);
-                run_stage(isa, k, (&st2, &p2), &t1, &mut t2);
+                run_stage(isa, (&st1, &p1), &x, &mut t1);
+                run_stage(isa, (&st2, &p2), &t1, &mut t2);
                 if isa == "avx2" {
                     w2::pool(&pg, is_max, &pep, &t2, r, &mut seq);
                 } else {

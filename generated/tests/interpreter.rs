@@ -1,6 +1,7 @@
 //! Generated code against the reference interpreter on graphs without Keras
 //! goldens: `generated/specs/awkward.json` (one tensor read twice by a step,
-//! in-place residuals, ReLU-on-load).
+//! in-place residuals, ReLU-on-load, a 7x7 → 3x3 separable → max-pool + add
+//! chain streamed by rows).
 
 use xception_generated::awkward;
 use xception_spec::{detgen, interp};

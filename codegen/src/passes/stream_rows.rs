@@ -9,8 +9,8 @@
 //!
 //! Legal when the three steps are consecutive, each intermediate has no
 //! other reader and is not the model output, the separables have no
-//! residual, a depth multiplier of 1 and the same kernel size, and the
-//! pooling's residual is not the chain's input.
+//! residual and a depth multiplier of 1, and the pooling's residual is not
+//! the chain's input.
 
 use crate::ir::{Epilogue, Kernel, Program, Step};
 
@@ -44,12 +44,9 @@ pub fn run(p: &mut Program) {
     }
 }
 
-/// The kernel size of a separable the chain can hold, or `None`.
-fn separable(s: &Step) -> Option<(usize, usize)> {
-    match s.kernel {
-        Kernel::Separable { g, mult: 1, .. } if s.epilogue.residual.is_none() => Some((g.kh, g.kw)),
-        _ => None,
-    }
+/// Whether the chain can hold the step as one of its separables.
+fn separable(s: &Step) -> bool {
+    matches!(s.kernel, Kernel::Separable { mult: 1, .. }) && s.epilogue.residual.is_none()
 }
 
 fn chain_at(p: &Program, i: usize) -> bool {
@@ -58,8 +55,8 @@ fn chain_at(p: &Program, i: usize) -> bool {
         let t = p.steps[from].output;
         to.inputs.len() == 1 && to.inputs[0] == t && p.consumers(t).len() == 1 && t != p.output
     };
-    separable(a).is_some()
-        && separable(a) == separable(b)
+    separable(a)
+        && separable(b)
         && matches!(c.kernel, Kernel::MaxPool { .. } | Kernel::AvgPool { .. })
         && feeds(i, b)
         && feeds(i + 1, c)

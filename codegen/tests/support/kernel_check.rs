@@ -185,8 +185,8 @@ fn scalar_stage((g, co, _, ep, dw, pw, bias): &Stage, x: &[f32], mag: bool) -> V
 }
 
 /// A random separable → separable → pooling chain (what the
-/// `separables_pool` kernels run; both separables `k` x `k`, 3 or 1) with
-/// its scalar result and magnitude.
+/// `separables_pool` kernels run; each separable 3x3 or 1x1) with its
+/// scalar result and magnitude.
 pub struct Chain {
     /// The first separable.
     pub st1: Stage,
@@ -214,10 +214,10 @@ pub struct Chain {
 /// at bottom/right), 3x3/1 or 2x2/2, row blocks of 1 row up to the image.
 pub fn chain(rng: &mut Rng, channels: &[usize]) -> Chain {
     let c = rng.pick(channels);
-    let k = rng.pick(&[3, 3, 3, 1]);
+    let (k1, k2) = rng.pick(&[(3, 3), (3, 3), (3, 1), (1, 3), (1, 1)]);
     let (h, w) = (1 + rng.below(12), 1 + rng.below(23));
-    let st1 = stage(rng, (h, w, c), k, channels);
-    let st2 = stage(rng, (st1.0.oh, st1.0.ow, st1.1), k, channels);
+    let st1 = stage(rng, (h, w, c), k1, channels);
+    let st2 = stage(rng, (st1.0.oh, st1.0.ow, st1.1), k2, channels);
     let (g2, co2) = (st2.0, st2.1);
     let (pk, ps) = rng.pick(&[(3, 2), (3, 1), (2, 2)]);
     let same = g2.oh < pk || g2.ow < pk || rng.below(2) == 0;

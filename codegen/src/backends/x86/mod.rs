@@ -383,10 +383,10 @@ impl X86Backend {
             .map(|(n, e, m)| (n.as_str(), e.clone(), *m))
             .collect();
         let (Tile { mr: mr1, nv: nv1 }, Tile { mr: mr2, nv: nv2 }) = (t1, t2);
-        let (kh, kw) = (g1.kh, g1.kw);
+        let (kh1, kw1, kh2, kw2) = (g1.kh, g1.kw, g2.kh, g2.kw);
         self.wrap(
             &params,
-            quote!(kernels::x86::separables_pool::<#isa, #mr1, #nv1, #mr2, #nv2, #kh, #kw>(
+            quote!(kernels::x86::separables_pool::<#isa, #mr1, #nv1, #mr2, #nv2, #kh1, #kw1, #kh2, #kw2>(
                 #s1, #s2, (&#pwin, #is_max, &#pep), x, res, scratch, y
             )),
         )

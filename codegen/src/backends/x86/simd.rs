@@ -939,8 +939,10 @@ pub unsafe fn separables_pool<
     const NV1: usize,
     const MR2: usize,
     const NV2: usize,
-    const KH: usize,
-    const KW: usize,
+    const KH1: usize,
+    const KW1: usize,
+    const KH2: usize,
+    const KW2: usize,
 >(
     (g1, co1, (rows1, kc1), ep1, w1): SeparableStage,
     (g2, co2, (rows2, kc2), ep2, w2): SeparableStage,
@@ -951,14 +953,14 @@ pub unsafe fn separables_pool<
     y: &mut [f32],
 ) {
     let l = I::LANES;
-    assert!(g1.kh == KH && g1.kw == KW && g2.kh == KH && g2.kw == KW);
+    assert!(g1.kh == KH1 && g1.kw == KW1 && g2.kh == KH2 && g2.kw == KW2);
     assert!(g2.h == g1.oh && g2.w == g1.ow && g2.c == co1);
     assert!(pg.h == g2.oh && pg.w == g2.ow && pg.c == co2 && rows1 >= 1 && rows2 >= 1);
     assert!(x.len() >= g1.h * g1.w * g1.c && y.len() >= pg.oh * pg.ow * pg.c);
     assert!(pep.residual != Residual::Separate || res.len() >= pg.oh * pg.ow * pg.c);
     for ((g, co, ep), (dw, pw, bias)) in [((g1, co1, ep1), w1), ((g2, co2, ep2), w2)] {
         let (cp, cop) = (g.c.div_ceil(l) * l, co.div_ceil(l) * l);
-        assert!(dw.len() >= KH * KW * cp && pw.len() >= g.c * cop);
+        assert!(dw.len() >= g.kh * g.kw * cp && pw.len() >= g.c * cop);
         assert!(!ep.bias || bias.len() >= cop);
         assert!(ep.residual == Residual::None);
     }
@@ -972,7 +974,7 @@ pub unsafe fn separables_pool<
     } else {
         yp as *const f32
     };
-    let mut stages = X86Stages::<I, MR1, NV1, MR2, NV2, KH, KW> {
+    let mut stages = X86Stages::<I, MR1, NV1, MR2, NV2, KH1, KW1, KH2, KW2> {
         first: (g1, (co1, kc1), (e1.0, e1.1), w1),
         second: ((co2, kc2), (e2.0, e2.1), w2),
         x: x.as_ptr(),
@@ -995,8 +997,10 @@ struct X86Stages<
     const NV1: usize,
     const MR2: usize,
     const NV2: usize,
-    const KH: usize,
-    const KW: usize,
+    const KH1: usize,
+    const KW1: usize,
+    const KH2: usize,
+    const KW2: usize,
 > {
     first: (
         &'a Window,
@@ -1016,9 +1020,11 @@ impl<
         const NV1: usize,
         const MR2: usize,
         const NV2: usize,
-        const KH: usize,
-        const KW: usize,
-    > SeparablesPoolStages for X86Stages<'_, I, MR1, NV1, MR2, NV2, KH, KW>
+        const KH1: usize,
+        const KW1: usize,
+        const KH2: usize,
+        const KW2: usize,
+    > SeparablesPoolStages for X86Stages<'_, I, MR1, NV1, MR2, NV2, KH1, KW1, KH2, KW2>
 {
     #[inline(always)]
     unsafe fn first(&mut self, rows: (usize, usize), scratch: &mut [f32], out: &mut [f32]) {
@@ -1035,7 +1041,7 @@ impl<
         );
         // SAFETY: the caller (`separables_pool`) checked the operands; the
         // block fits the scratch and the ring; the ISA is its promise.
-        unsafe { separable_block::<I, MR1, NV1, KH, KW>(g, co_kc, (&dw_ep, &pw_ep), io, rows) }
+        unsafe { separable_block::<I, MR1, NV1, KH1, KW1>(g, co_kc, (&dw_ep, &pw_ep), io, rows) }
     }
 
     #[inline(always)]
@@ -1059,7 +1065,7 @@ impl<
             o,
         );
         // SAFETY: as `first`; `g` reads the rows the first ring holds.
-        unsafe { separable_block::<I, MR2, NV2, KH, KW>(g, co_kc, (&dw_ep, &pw_ep), io, rows) }
+        unsafe { separable_block::<I, MR2, NV2, KH2, KW2>(g, co_kc, (&dw_ep, &pw_ep), io, rows) }
     }
 
     #[inline(always)]
