@@ -31,8 +31,8 @@
 use core::arch::aarch64::*;
 
 use super::scalar::{
-    separables_pool_scratch, stream_separables_pool, Epilogue, Residual, SeparableWeights,
-    SeparablesPoolStages, Window,
+    check_separables_pool, separable_epilogues, stream_separables_pool, Epilogue, Residual,
+    SeparableWeights, SeparablesPoolStages, Window,
 };
 
 const _: () = assert!(
@@ -603,16 +603,7 @@ pub fn separable<const MR: usize, const NV: usize>(
     assert!(pw.len() >= g.c * cop && (!ep.bias || bias.len() >= cop));
     assert!(y.len() >= g.oh * g.ow * co && scratch.len() >= rows.min(g.oh) * g.ow * g.c);
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * g.ow * co);
-    let dw_ep = Epilogue {
-        relu_in: ep.relu_in,
-        bias: false,
-        residual: Residual::None,
-        relu: false,
-    };
-    let pw_ep = Epilogue {
-        relu_in: false,
-        ..*ep
-    };
+    let (dw_ep, pw_ep) = separable_epilogues(ep);
     let yp = y.as_mut_ptr();
     let rp = if ep.residual == Residual::Separate {
         res.as_ptr()
@@ -984,34 +975,13 @@ pub fn separables_pool<const MR: usize, const NV: usize>(
     y: &mut [f32],
 ) {
     assert!(g1.kh * g1.kw <= MAX_DW_TAPS && g2.kh * g2.kw <= MAX_DW_TAPS);
-    assert!(g2.h == g1.oh && g2.w == g1.ow && g2.c == co1);
-    assert!(pg.h == g2.oh && pg.w == g2.ow && pg.c == co2 && rows1 >= 1 && rows2 >= 1);
-    assert!(x.len() >= g1.h * g1.w * g1.c && y.len() >= pg.oh * pg.ow * pg.c);
-    assert!(pep.residual != Residual::Separate || res.len() >= pg.oh * pg.ow * pg.c);
-    for ((g, co, ep), (dw, pw, bias)) in [((g1, co1, ep1), w1), ((g2, co2, ep2), w2)] {
-        let (cp, cop) = (g.c.div_ceil(LANES) * LANES, co.div_ceil(LANES) * LANES);
-        assert!(dw.len() >= g.kh * g.kw * cp && pw.len() >= g.c * cop);
-        assert!(!ep.bias || bias.len() >= cop);
-        assert!(ep.residual == Residual::None);
-    }
+    check_separables_pool(
+        LANES,
+        [(g1, co1, rows1, ep1, w1), (g2, co2, rows2, ep2, w2)],
+        (pg, pep),
+        (x.len(), res.len(), scratch.len(), y.len()),
+    );
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
-    let need = separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg);
-    assert!(scratch.len() >= need);
-    let stage_eps = |ep: &Epilogue| {
-        let dw = Epilogue {
-            relu_in: ep.relu_in,
-            bias: false,
-            residual: Residual::None,
-            relu: false,
-        };
-        (
-            dw,
-            Epilogue {
-                relu_in: false,
-                ..*ep
-            },
-        )
-    };
     let yp = y.as_mut_ptr();
     let rp = if pep.residual == Residual::Separate {
         res.as_ptr()
@@ -1019,8 +989,8 @@ pub fn separables_pool<const MR: usize, const NV: usize>(
         yp as *const f32
     };
     let mut stages = NeonStages::<MR, NV> {
-        first: (g1, co1, stage_eps(ep1), w1),
-        second: (co2, stage_eps(ep2), w2),
+        first: (g1, co1, separable_epilogues(ep1), w1),
+        second: (co2, separable_epilogues(ep2), w2),
         x: x.as_ptr(),
         pool: (is_max, pep, rp, yp),
     };

@@ -407,6 +407,55 @@ pub fn separables_pool_scratch(
     rows1 * g1.ow * g1.c + ring1 + rows2 * g2.ow * g2.c + ring2
 }
 
+/// The two stages' epilogues of a separable convolution as the SIMD kernels
+/// split it: the depthwise takes the input ReLU, the pointwise the rest.
+#[inline(always)]
+pub fn separable_epilogues(ep: &Epilogue) -> (Epilogue, Epilogue) {
+    let dw = Epilogue {
+        relu_in: ep.relu_in,
+        bias: false,
+        residual: Residual::None,
+        relu: false,
+    };
+    (
+        dw,
+        Epilogue {
+            relu_in: false,
+            ..*ep
+        },
+    )
+}
+
+/// A chain stage as [`check_separables_pool`] sees it: window, output
+/// channels, rows per block, epilogue, weights (packed in `lanes`-wide
+/// vectors: depthwise `[kh * kw, cp]`, pointwise `[c, cop]`, padded bias).
+pub type CheckedStage<'a> = (&'a Window, usize, usize, &'a Epilogue, SeparableWeights<'a>);
+
+/// The checks every `separables_pool` kernel makes before it streams: the
+/// stages chain (each window reads the previous output), the weights,
+/// input, residual, scratch and output lengths, and no residual on the
+/// separables. Panics with the failed condition.
+pub fn check_separables_pool(
+    lanes: usize,
+    [s1, s2]: [CheckedStage; 2],
+    (pg, pep): (&Window, &Epilogue),
+    (x, res, scratch, y): (usize, usize, usize, usize),
+) {
+    let ((g1, co1, rows1, ..), (g2, co2, rows2, ..)) = (s1, s2);
+    assert!(g2.h == g1.oh && g2.w == g1.ow && g2.c == co1);
+    assert!(pg.h == g2.oh && pg.w == g2.ow && pg.c == co2 && rows1 >= 1 && rows2 >= 1);
+    assert!(x >= g1.h * g1.w * g1.c && y >= pg.oh * pg.ow * pg.c);
+    assert!(pep.residual != Residual::Separate || res >= pg.oh * pg.ow * pg.c);
+    for (g, co, _, ep, (dw, pw, bias)) in [s1, s2] {
+        let (cp, cop) = (g.c.div_ceil(lanes) * lanes, co.div_ceil(lanes) * lanes);
+        assert!(dw.len() >= g.kh * g.kw * cp && pw.len() >= g.c * cop);
+        assert!(!ep.bias || bias.len() >= cop);
+        assert!(ep.residual == Residual::None);
+    }
+    let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
+    assert!(scratch >= separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg));
+}
+
 /// The stages of a streamed separable → separable → pooling chain, as one
 /// instruction set runs them; [`stream_separables_pool`] calls them. Output
 /// rows keep their numbers; `out` starts at the block's first row.
@@ -573,6 +622,12 @@ pub fn separables_pool(
     y: &mut [f32],
 ) {
     let (g1, co1, g2, co2) = (s1.0, s1.1, s2.0, s2.1);
+    check_separables_pool(
+        1,
+        [(g1, co1, 1, s1.2, s1.3), (g2, co2, 1, s2.2, s2.3)],
+        (pg, pep),
+        (x.len(), res.len(), scratch.len(), y.len()),
+    );
     let mut stages = ScalarStages {
         s1,
         s2,

@@ -22,8 +22,8 @@
 // - biases: zero-padded to whole vectors.
 
 use super::scalar::{
-    separables_pool_scratch, stream_separables_pool, Epilogue, Residual, SeparableWeights,
-    SeparablesPoolStages, Window,
+    check_separables_pool, separable_epilogues, stream_separables_pool, Epilogue, Residual,
+    SeparableWeights, SeparablesPoolStages, Window,
 };
 
 /// One x86 vector instruction set: the few operations the kernels use.
@@ -764,15 +764,6 @@ pub unsafe fn depthwise<I: Isa, const KH: usize, const KW: usize>(
     unsafe { dw_rows::<I, KH, KW>(g, ep, (0, g.oh), xp, wp, bp, rp, y.as_mut_ptr()) };
 }
 
-/// The same epilogue without the input ReLU (it applies to a first stage).
-#[inline(always)]
-fn without_relu_in(ep: &Epilogue) -> Epilogue {
-    Epilogue {
-        relu_in: false,
-        ..*ep
-    }
-}
-
 /// Separable convolution, fused by blocks of `rows` output rows (the GEMM's
 /// `k` in blocks of at most `kc`, see `gemm`): the depthwise output of a
 /// block goes to `scratch` (`rows * ow * c` floats) and the pointwise GEMM
@@ -848,18 +839,6 @@ pub unsafe fn separable<
     }
 }
 
-/// The two stages' epilogues of a separable convolution: the depthwise
-/// takes the input ReLU, the pointwise GEMM the rest.
-fn separable_epilogues(ep: &Epilogue) -> (Epilogue, Epilogue) {
-    let dw = Epilogue {
-        relu_in: ep.relu_in,
-        bias: false,
-        residual: Residual::None,
-        relu: false,
-    };
-    (dw, without_relu_in(ep))
-}
-
 /// Pointers of a separable block: input, depthwise and pointwise weights,
 /// bias, residual (the output when in place) and output (both at the
 /// block's first row), scratch.
@@ -922,7 +901,7 @@ pub type SeparableStage<'a> = (
 /// Two separable convolutions and a pooling (Xception's pooled block:
 /// separable, separable, max-pool + residual) streamed by rows with
 /// [`stream_separables_pool`]: each separable's output lives in a ring of a
-/// few rows in `scratch` (see [`separables_pool_scratch`]; blocks of `rows`
+/// few rows in `scratch` (see [`super::scalar::separables_pool_scratch`]; blocks of `rows`
 /// rows, as [`separable`] takes them) and is consumed while in cache,
 /// instead of going through whole images. Residual (separate or in place)
 /// and ReLU of the pooling as in [`pool`]; results are identical to running
@@ -952,21 +931,14 @@ pub unsafe fn separables_pool<
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
-    let l = I::LANES;
     assert!(g1.kh == KH1 && g1.kw == KW1 && g2.kh == KH2 && g2.kw == KW2);
-    assert!(g2.h == g1.oh && g2.w == g1.ow && g2.c == co1);
-    assert!(pg.h == g2.oh && pg.w == g2.ow && pg.c == co2 && rows1 >= 1 && rows2 >= 1);
-    assert!(x.len() >= g1.h * g1.w * g1.c && y.len() >= pg.oh * pg.ow * pg.c);
-    assert!(pep.residual != Residual::Separate || res.len() >= pg.oh * pg.ow * pg.c);
-    for ((g, co, ep), (dw, pw, bias)) in [((g1, co1, ep1), w1), ((g2, co2, ep2), w2)] {
-        let (cp, cop) = (g.c.div_ceil(l) * l, co.div_ceil(l) * l);
-        assert!(dw.len() >= g.kh * g.kw * cp && pw.len() >= g.c * cop);
-        assert!(!ep.bias || bias.len() >= cop);
-        assert!(ep.residual == Residual::None);
-    }
+    check_separables_pool(
+        I::LANES,
+        [(g1, co1, rows1, ep1, w1), (g2, co2, rows2, ep2, w2)],
+        (pg, pep),
+        (x.len(), res.len(), scratch.len(), y.len()),
+    );
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
-    let need = separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg);
-    assert!(scratch.len() >= need);
     let (e1, e2) = (separable_epilogues(ep1), separable_epilogues(ep2));
     let yp = y.as_mut_ptr();
     let rp = if pep.residual == Residual::Separate {
