@@ -6,7 +6,8 @@
 //! - `fer`: the fer2013 mini-Xception with its real weights, straight from the
 //!   Keras file `xception-spec/fixtures/emotion_model.hdf5`;
 //! - `awkward`: `generated/specs/awkward.json`, synthetic seed 5: steps that read
-//!   one tensor twice, in-place residuals, and a 7x7 → 3x3 separable →
+//!   one tensor twice, in-place residuals, two 17-channel 3x3 convolutions
+//!   with residuals (Winograd on AVX2 and AVX-512), and a 7x7 → 3x3 separable →
 //!   max-pool + add chain streamed by rows (NEON runs its 49-tap stage with
 //!   the scalar kernel, so that chain goes stage by stage there), checked
 //!   against the interpreter.

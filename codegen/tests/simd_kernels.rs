@@ -19,7 +19,9 @@
 
 use xcc_codegen::backends::kernels::scalar::{self, Epilogue, Residual, Window};
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
-use xcc_codegen::backends::x86::{pack_conv_pairs, pack_depthwise, pack_gemm, pad_lanes};
+use xcc_codegen::backends::x86::{
+    pack_conv_pairs, pack_depthwise, pack_gemm, pack_winograd, pad_lanes,
+};
 
 #[path = "support/kernel_check.rs"]
 mod kernel_check;
@@ -108,6 +110,25 @@ macro_rules! isa_wrappers {
             ) {
                 // SAFETY: the caller checked the CPU.
                 unsafe { x86::conv2d_pairs::<$isa, MR>(g, co, rows, ep, x, w, bias, res, y) }
+            }
+
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn winograd<const MR: usize, const NV: usize>(
+                g: &Window,
+                co: usize,
+                ep: &Epilogue,
+                x: &[f32],
+                u: &[f32],
+                bias: &[f32],
+                res: &[f32],
+                scratch: &mut [f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: the caller checked the CPU.
+                unsafe {
+                    x86::conv3x3_winograd::<$isa, MR, NV>(g, co, ep, x, u, bias, res, scratch, y)
+                }
             }
 
             #[target_feature(enable = $feat)]
@@ -421,7 +442,17 @@ impl ConvCase {
     /// `c` channels, `co` outputs, a random epilogue and block of rows; rows
     /// up to 40 pixels wide, so that whole tiles of up to 15 pixels run.
     fn new(rng: &mut Rng, c: usize, co: usize) -> ConvCase {
-        let (k, stride, dil) = rng.pick(&[(3, 1, 1), (3, 2, 1), (1, 2, 1), (1, 1, 1), (3, 1, 2)]);
+        let kind = rng.pick(&[(3, 1, 1), (3, 2, 1), (1, 2, 1), (1, 1, 1), (3, 1, 2)]);
+        ConvCase::with_kernel(rng, c, co, kind)
+    }
+
+    /// [`ConvCase::new`] with a given (kernel size, stride, dilation).
+    fn with_kernel(
+        rng: &mut Rng,
+        c: usize,
+        co: usize,
+        (k, stride, dil): (usize, usize, usize),
+    ) -> ConvCase {
         let same = rng.below(2) == 0;
         let wide = rng.pick(&[11, 40]);
         let g = window_upto(rng, c, k, stride, dil, same, wide);
@@ -525,6 +556,49 @@ fn conv2d_pairs_matches_scalar() {
                 }
             }
             let what = format!("{isa} conv2d_pairs case {case} {g:?} co={co} rows={rows} {ep:?}");
+            check(&what, &got, want, mag);
+        }
+    }
+}
+
+/// Winograd's F(2x2, 3x3) against the scalar direct convolution: 3x3
+/// stride 1, 'same' and 'valid', odd widths and heights (partial 2x2 tiles
+/// at the bottom and right), 1x1 outputs, channels on and off the vector,
+/// every epilogue, the model's tiles and narrow ones.
+#[test]
+fn conv3x3_winograd_matches_scalar() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(5);
+        for case in 0..160 {
+            let c = rng.pick(&[1, 3, 5, 16, 17, 32, 33]);
+            let co = rng.pick(&CHANNELS);
+            let t = ConvCase::with_kernel(&mut rng, c, co, (3, 1, 1));
+            let (g, ep, n) = (t.g, t.ep, t.g.oh * t.g.ow * co);
+            let (x, w, bias, r) = (&t.x, &t.w, &t.bias, t.res_arg());
+            let (res, want, mag) = (&t.res, &t.want, &t.mag);
+            let tile = case % 3;
+            let nv = match tile {
+                0 => 2,
+                1 => 4,
+                _ => 1,
+            };
+            let wp = pack_winograd(w, c, co, nv, lanes);
+            let bp = pad_lanes(bias, lanes);
+            let mut scratch = vec![f32::NAN; scalar::winograd_scratch(g.ow, c, co, lanes)];
+            let mut got = output(&ep, n, res);
+            let s = &mut scratch;
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                match (isa, tile) {
+                    ("avx2", 0) => w2::winograd::<6, 2>(&g, co, &ep, x, &wp, &bp, r, s, &mut got),
+                    ("avx2", 1) => w2::winograd::<3, 4>(&g, co, &ep, x, &wp, &bp, r, s, &mut got),
+                    ("avx2", _) => w2::winograd::<12, 1>(&g, co, &ep, x, &wp, &bp, r, s, &mut got),
+                    (_, 0) => w512::winograd::<14, 2>(&g, co, &ep, x, &wp, &bp, r, s, &mut got),
+                    (_, 1) => w512::winograd::<6, 4>(&g, co, &ep, x, &wp, &bp, r, s, &mut got),
+                    _ => w512::winograd::<15, 1>(&g, co, &ep, x, &wp, &bp, r, s, &mut got),
+                }
+            }
+            let what = format!("{isa} conv3x3_winograd case {case} {g:?} co={co} {ep:?}");
             check(&what, &got, want, mag);
         }
     }

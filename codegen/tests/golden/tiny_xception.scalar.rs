@@ -1130,6 +1130,12 @@ mod kernels {
                 )
             };
         }
+        /// Floats of scratch the x86 `conv3x3_winograd` kernel needs: one tile row's transformed
+        /// inputs (`16 * tw * c`) and products (`16 * tw * cop`), `tw` the output
+        /// width in 2-pixel tiles.
+        pub fn winograd_scratch(ow: usize, c: usize, co: usize, lanes: usize) -> usize {
+            16 * ow.div_ceil(2) * (c + co.div_ceil(lanes) * lanes)
+        }
         /// Dense layer over the last axis: `rows` rows of `ci` inputs, weights `[ci, co]`.
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]

@@ -639,6 +639,13 @@ pub fn separables_pool(
     unsafe { stream_separables_pool(&mut stages, (g1, co1, 1), (g2, co2, 1), pg, scratch) };
 }
 
+/// Floats of scratch the x86 `conv3x3_winograd` kernel needs: one tile row's transformed
+/// inputs (`16 * tw * c`) and products (`16 * tw * cop`), `tw` the output
+/// width in 2-pixel tiles.
+pub fn winograd_scratch(ow: usize, c: usize, co: usize, lanes: usize) -> usize {
+    16 * ow.div_ceil(2) * (c + co.div_ceil(lanes) * lanes)
+}
+
 /// Dense layer over the last axis: `rows` rows of `ci` inputs, weights `[ci, co]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
