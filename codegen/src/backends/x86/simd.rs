@@ -1445,15 +1445,16 @@ unsafe fn winograd_outputs<I: Isa>(
                 let n = l.min(co - cv);
                 let at = |i: usize, j: usize| m.add(((4 * i + j) * tw + tx) * cop + cv);
                 // `A^T m` column by column, then `(A^T m) A` row by row.
-                let cols = [0, 1, 2, 3].map(|j| {
+                let col = |j: usize| {
                     winograd_at::<I>([
                         I::load(at(0, j)),
                         I::load(at(1, j)),
                         I::load(at(2, j)),
                         I::load(at(3, j)),
                     ])
-                });
-                let s = [0, 1].map(|a| [cols[0][a], cols[1][a], cols[2][a], cols[3][a]]);
+                };
+                let [c0, c1, c2, c3] = [col(0), col(1), col(2), col(3)];
+                let s = [[c0[0], c1[0], c2[0], c3[0]], [c0[1], c1[1], c2[1], c3[1]]];
                 let b = if ep.bias {
                     I::load(bias.add(cv))
                 } else {
