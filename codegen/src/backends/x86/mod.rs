@@ -224,9 +224,9 @@ pub fn pack_conv_pairs(w: &[f32], taps: usize, c: usize, co: usize, lanes: usize
 /// least 16 input channels, and outputs that are not [channel
 /// pairs](conv_pairs) (those have their own kernel). Measured (interleaved
 /// per-step A/Bs, both orders): Xception's block1_conv2 (32 → 64 channels,
-/// 147x147) 0.59-0.66x the direct convolution's time on AVX-512 and
-/// 0.51-0.58x on AVX2; fer's last convolution (128 → 7, 4x4) 0.43-0.51x on
-/// AVX2. The 16-channel floor is a guess, not a measurement: with fewer
+/// 147x147) 0.62-0.64x the direct convolution's time on AVX-512 (5.1 → 3.2
+/// ms; the model 0.98x) and 0.55-0.56x on AVX2 (9.8 → 5.4 ms); fer's last
+/// convolution (128 → 7, 4x4) 0.43-0.51x on AVX2. The 16-channel floor is a guess, not a measurement: with fewer
 /// input channels each position's GEMM is only `c` deep while the
 /// transforms' cost stays per channel vector.
 pub fn winograd(g: &Geom, cout: usize, lanes: usize) -> bool {
