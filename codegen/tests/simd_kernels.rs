@@ -133,6 +133,24 @@ macro_rules! isa_wrappers {
 
             #[target_feature(enable = $feat)]
             #[allow(clippy::too_many_arguments)]
+            pub unsafe fn conv1x1<const MR: usize, const NV: usize>(
+                g: &Window,
+                co: usize,
+                kc: usize,
+                ep: &Epilogue,
+                x: &[f32],
+                w: &[f32],
+                bias: &[f32],
+                res: &[f32],
+                scratch: &mut [f32],
+                y: &mut [f32],
+            ) {
+                // SAFETY: the caller checked the CPU.
+                unsafe { x86::conv1x1::<$isa, MR, NV>(g, co, kc, ep, x, w, bias, res, scratch, y) }
+            }
+
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
             pub unsafe fn dense<const MR: usize, const NV: usize>(
                 ci: usize,
                 co: usize,
@@ -599,6 +617,57 @@ fn conv3x3_winograd_matches_scalar() {
                 }
             }
             let what = format!("{isa} conv3x3_winograd case {case} {g:?} co={co} {ep:?}");
+            check(&what, &got, want, mag);
+        }
+    }
+}
+
+/// 1x1 convolutions as one GEMM: strides 1 (the image read in place) and 2
+/// (strided pixels copied first), odd sizes ('same' and 'valid' are the
+/// same for 1x1), channels on and off the vector, every epilogue, blocks of
+/// `k` that split the input channels unevenly, and the model's tiles.
+#[test]
+fn conv1x1_matches_scalar() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(6);
+        for case in 0..160 {
+            let c = rng.pick(&[1, 3, 5, 16, 17, 33, 64]);
+            let co = rng.pick(&CHANNELS);
+            let stride = 1 + rng.below(2);
+            let t = ConvCase::with_kernel(&mut rng, c, co, (1, stride, 1));
+            let (g, ep, n) = (t.g, t.ep, t.g.oh * t.g.ow * co);
+            let (x, w, bias, r) = (&t.x, &t.w, &t.bias, t.res_arg());
+            let (res, want, mag) = (&t.res, &t.want, &t.mag);
+            let kc = rng.pick(&[7, 16, 512]);
+            let tile = case % 3;
+            let nv = match tile {
+                0 => 2,
+                1 => 4,
+                _ => 1,
+            };
+            let wp = pack_gemm(w, c, co, nv, lanes);
+            let bp = pad_lanes(bias, lanes);
+            let mut scratch = vec![f32::NAN; scalar::conv1x1_scratch(&g)];
+            let mut got = output(&ep, n, res);
+            let s = &mut scratch;
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                match (isa, tile) {
+                    ("avx2", 0) => {
+                        w2::conv1x1::<6, 2>(&g, co, kc, &ep, x, &wp, &bp, r, s, &mut got)
+                    }
+                    ("avx2", 1) => {
+                        w2::conv1x1::<3, 4>(&g, co, kc, &ep, x, &wp, &bp, r, s, &mut got)
+                    }
+                    ("avx2", _) => {
+                        w2::conv1x1::<12, 1>(&g, co, kc, &ep, x, &wp, &bp, r, s, &mut got)
+                    }
+                    (_, 0) => w512::conv1x1::<14, 2>(&g, co, kc, &ep, x, &wp, &bp, r, s, &mut got),
+                    (_, 1) => w512::conv1x1::<6, 4>(&g, co, kc, &ep, x, &wp, &bp, r, s, &mut got),
+                    _ => w512::conv1x1::<15, 1>(&g, co, kc, &ep, x, &wp, &bp, r, s, &mut got),
+                }
+            }
+            let what = format!("{isa} conv1x1 case {case} {g:?} co={co} kc={kc} {ep:?}");
             check(&what, &got, want, mag);
         }
     }

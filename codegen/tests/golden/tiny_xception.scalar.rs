@@ -1130,6 +1130,11 @@ mod kernels {
                 )
             };
         }
+        /// Floats of scratch the x86 `conv1x1` kernel needs: none when it reads the
+        /// image as it is (stride 1), else the strided pixels (`oh * ow * c`).
+        pub fn conv1x1_scratch(g: &Window) -> usize {
+            if (g.sh, g.sw, g.ow) == (1, 1, g.w) { 0 } else { g.oh * g.ow * g.c }
+        }
         /// Floats of scratch the x86 `conv3x3_winograd` kernel needs: one tile row's transformed
         /// inputs (`16 * tw * c`) and products (`16 * tw * cop`), `tw` the output
         /// width in 2-pixel tiles.

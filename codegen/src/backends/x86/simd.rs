@@ -24,8 +24,8 @@
 // - biases: zero-padded to whole vectors.
 
 use super::scalar::{
-    check_separables_pool, separable_epilogues, stream_separables_pool, winograd_scratch, Epilogue,
-    Residual, SeparableWeights, SeparablesPoolStages, Window,
+    check_separables_pool, conv1x1_scratch, separable_epilogues, stream_separables_pool,
+    winograd_scratch, Epilogue, Residual, SeparableWeights, SeparablesPoolStages, Window,
 };
 
 /// One x86 vector instruction set: the few operations the kernels use.
@@ -1262,6 +1262,73 @@ pub unsafe fn conv2d<I: Isa, const MR: usize, const NV: usize>(
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * row);
     // SAFETY: the lengths are checked above; the ISA is the caller's promise.
     unsafe { conv_blocks::<I, MR, NV, false>(g, co, rows, ep, (x, w, bias, res, y)) };
+}
+
+/// A 1x1 convolution without padding as one GEMM over all output pixels:
+/// with stride 1 straight on the image, otherwise on the strided pixels
+/// first copied into `scratch` (`oh * ow * c` floats, see
+/// [`conv1x1_scratch`]), so each weight streams once for all pixels with
+/// `k` blocked by `kc` (where [`conv2d`] streams a weight panel once per
+/// block of output rows). Weights `[c, co]` packed in panels of `NV`
+/// vectors, bias padded; the epilogue as [`conv2d`]'s.
+///
+/// # Safety
+///
+/// The CPU supports `I`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn conv1x1<I: Isa, const MR: usize, const NV: usize>(
+    g: &Window,
+    co: usize,
+    kc: usize,
+    ep: &Epilogue,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    res: &[f32],
+    scratch: &mut [f32],
+    y: &mut [f32],
+) {
+    let (c, cop) = (g.c, co.div_ceil(I::LANES) * I::LANES);
+    let m = g.oh * g.ow;
+    assert!(g.kh == 1 && g.kw == 1 && g.pt == 0 && g.pl == 0);
+    assert!(g.oh == 0 || ((g.oh - 1) * g.sh < g.h && (g.ow - 1) * g.sw < g.w));
+    assert!(x.len() >= g.h * g.w * c && w.len() >= c * cop);
+    assert!(y.len() >= m * co && (!ep.bias || bias.len() >= cop));
+    assert!(ep.residual != Residual::Separate || res.len() >= m * co);
+    assert!(scratch.len() >= conv1x1_scratch(g));
+    let a = if (g.sh, g.sw, g.ow) == (1, 1, g.w) {
+        &x[..m * c]
+    } else {
+        for (oy, rows) in scratch.chunks_exact_mut(g.ow * c).take(g.oh).enumerate() {
+            for (ox, px) in rows.chunks_exact_mut(c).enumerate() {
+                let at = (oy * g.sh * g.w + ox * g.sw) * c;
+                px.copy_from_slice(&x[at..at + c]);
+            }
+        }
+        &scratch[..m * c]
+    };
+    let yp = y.as_mut_ptr();
+    let rp = if ep.residual == Residual::Separate {
+        res.as_ptr()
+    } else {
+        yp as *const f32
+    };
+    // SAFETY: the lengths are checked above; the ISA is the caller's promise.
+    unsafe {
+        gemm::<I, MR, NV>(
+            (m, c, co, kc),
+            ep.relu_in,
+            ep,
+            a.as_ptr(),
+            c,
+            w.as_ptr(),
+            bias.as_ptr(),
+            rp,
+            yp,
+            co,
+        );
+    }
 }
 
 /// The operands of a convolution: input, packed weights, bias, residual,
