@@ -1289,14 +1289,10 @@ pub unsafe fn conv1x1<I: Isa, const MR: usize, const NV: usize>(
     scratch: &mut [f32],
     y: &mut [f32],
 ) {
-    let (c, cop) = (g.c, co.div_ceil(I::LANES) * I::LANES);
-    let m = g.oh * g.ow;
+    let (c, m) = (g.c, g.oh * g.ow);
     assert!(g.kh == 1 && g.kw == 1 && g.pt == 0 && g.pl == 0);
     assert!(g.oh == 0 || ((g.oh - 1) * g.sh < g.h && (g.ow - 1) * g.sw < g.w));
-    assert!(x.len() >= g.h * g.w * c && w.len() >= c * cop);
-    assert!(y.len() >= m * co && (!ep.bias || bias.len() >= cop));
-    assert!(ep.residual != Residual::Separate || res.len() >= m * co);
-    assert!(scratch.len() >= conv1x1_scratch(g));
+    assert!(x.len() >= g.h * g.w * c && scratch.len() >= conv1x1_scratch(g));
     let a = if (g.sh, g.sw, g.ow) == (1, 1, g.w) {
         &x[..m * c]
     } else {
@@ -1308,27 +1304,8 @@ pub unsafe fn conv1x1<I: Isa, const MR: usize, const NV: usize>(
         }
         &scratch[..m * c]
     };
-    let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
-    // SAFETY: the lengths are checked above; the ISA is the caller's promise.
-    unsafe {
-        gemm::<I, MR, NV>(
-            (m, c, co, kc),
-            ep.relu_in,
-            ep,
-            a.as_ptr(),
-            c,
-            w.as_ptr(),
-            bias.as_ptr(),
-            rp,
-            yp,
-            co,
-        );
-    }
+    // SAFETY: the ISA is the caller's promise; `dense` checks the lengths.
+    unsafe { dense::<I, MR, NV>(c, co, kc, ep, a, w, bias, res, y) }
 }
 
 /// The operands of a convolution: input, packed weights, bias, residual,
