@@ -226,9 +226,9 @@ pub fn pack_conv_pairs(w: &[f32], taps: usize, c: usize, co: usize, lanes: usize
 /// per-step A/Bs, both orders): Xception's block1_conv2 (32 → 64 channels,
 /// 147x147) 0.62-0.64x the direct convolution's time on AVX-512 (5.1 → 3.2
 /// ms; the model 0.98x) and 0.55-0.56x on AVX2 (9.8 → 5.4 ms); fer's last
-/// convolution (128 → 7, 4x4) 0.43-0.51x on AVX2. The 16-channel floor is a guess, not a measurement: with fewer
-/// input channels each position's GEMM is only `c` deep while the
-/// transforms' cost stays per channel vector.
+/// convolution (128 → 7, 4x4) 0.43-0.51x on AVX2. The 16-channel floor is a
+/// guess, not a measurement: with fewer input channels each position's GEMM
+/// is only `c` deep while the transforms' cost stays per channel vector.
 pub fn winograd(g: &Geom, cout: usize, lanes: usize) -> bool {
     (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1)
         && g.c >= 16
