@@ -10,9 +10,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
 use xcc_benches::data;
-use xcc_codegen::backends::kernels::scalar::{Epilogue, Residual, Window};
+use xcc_codegen::backends::kernels::scalar::{winograd_scratch, Epilogue, Residual, Window};
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
-use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes, Simd, Tile};
+use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pack_winograd, pad_lanes, Simd, Tile};
 
 /// Bias and ReLU, as most Xception layers.
 const EP: Epilogue = Epilogue {
@@ -409,7 +409,9 @@ fn depthwise(c: &mut Criterion) {
     group.finish();
 }
 
-/// block1_conv2 (5% of Xception's multiply-accumulates).
+/// block1_conv2 (5% of Xception's multiply-accumulates), direct and by
+/// Winograd F(2x2, 3x3) (what the models run); both report the direct
+/// convolution's FLOPs, so Winograd's is an effective rate.
 fn conv(c: &mut Criterion) {
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
     unsafe fn conv512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
@@ -421,27 +423,47 @@ fn conv(c: &mut Criterion) {
         // SAFETY: the caller checked the CPU.
         unsafe { x86::conv2d::<avx2::Avx2, 6, 2>(&BLOCK1_CONV2, 64, 26, &EP, x, w, b, &[], y) }
     }
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+    unsafe fn wino512(x: &[f32], u: &[f32], b: &[f32], s: &mut [f32], y: &mut [f32]) {
+        let g = &BLOCK1_CONV2;
+        // SAFETY: the caller checked the CPU.
+        unsafe { x86::conv3x3_winograd::<avx512::Avx512, 6, 4>(g, 64, &EP, x, u, b, &[], s, y) }
+    }
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn wino2(x: &[f32], u: &[f32], b: &[f32], s: &mut [f32], y: &mut [f32]) {
+        let g = &BLOCK1_CONV2;
+        // SAFETY: the caller checked the CPU.
+        unsafe { x86::conv3x3_winograd::<avx2::Avx2, 6, 2>(g, 64, &EP, x, u, b, &[], s, y) }
+    }
+    type WinoFn = unsafe fn(&[f32], &[f32], &[f32], &mut [f32], &mut [f32]);
     type ConvFn = unsafe fn(&[f32], &[f32], &[f32], &mut [f32]);
     // The models' tiles: AVX-512 6x4, AVX2 6x2.
-    let cases: [(&str, bool, usize, usize, ConvFn); 2] = [
-        ("avx512", true, 16, 4, conv512),
-        ("avx2", false, 8, 2, conv2),
+    let cases: [(&str, bool, usize, usize, ConvFn, WinoFn); 2] = [
+        ("avx512", true, 16, 4, conv512, wino512),
+        ("avx2", false, 8, 2, conv2, wino2),
     ];
     let g = BLOCK1_CONV2;
     let k = g.kh * g.kw * g.c;
     let mut group = c.benchmark_group("conv");
-    for (name, is512, lanes, nv, f) in cases {
+    for (name, is512, lanes, nv, f, wino) in cases {
         if !supported(is512, name) {
             continue;
         }
         let x = data(g.h * g.w * g.c, 1);
-        let w = pack_gemm(&data(k * 64, 2), k, 64, nv, lanes);
+        let weights = data(k * 64, 2);
+        let w = pack_gemm(&weights, k, 64, nv, lanes);
+        let u = pack_winograd(&weights, g.c, 64, nv, lanes);
         let b = pad_lanes(&data(64, 3), lanes);
         let mut y = vec![0.0; g.oh * g.ow * 64];
+        let mut s = vec![0.0; winograd_scratch(g.ow, g.c, 64, lanes)];
         group.throughput(Throughput::Elements((2 * g.oh * g.ow * k * 64) as u64));
         group.bench_function(format!("block1_conv2 {name}"), |bench| {
             // SAFETY: the instruction set was checked above.
             bench.iter(|| unsafe { f(black_box(&x), &w, &b, &mut y) })
+        });
+        group.bench_function(format!("block1_conv2 {name} winograd"), |bench| {
+            // SAFETY: the instruction set was checked above.
+            bench.iter(|| unsafe { wino(black_box(&x), &u, &b, &mut s, &mut y) })
         });
     }
     group.finish();
