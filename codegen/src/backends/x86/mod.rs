@@ -221,17 +221,18 @@ pub fn pack_conv_pairs(w: &[f32], taps: usize, c: usize, co: usize, lanes: usize
 
 /// Whether a convolution runs by Winograd's F(2x2, 3x3)
 /// (`conv3x3_winograd`): a 3x3 window of stride 1 without dilation, at
-/// least 16 input channels, and outputs that are not [channel
+/// least 8 input channels, and outputs that are not [channel
 /// pairs](conv_pairs) (those have their own kernel). Measured (interleaved
 /// per-step A/Bs, both orders): Xception's block1_conv2 (32 → 64 channels,
 /// 147x147) 0.62-0.64x the direct convolution's time on AVX-512 (5.1 → 3.2
-/// ms; the model 0.98x) and 0.55-0.56x on AVX2 (9.8 → 5.4 ms); fer's last
-/// convolution (128 → 7, 4x4) 0.43-0.51x on AVX2. The 16-channel floor is a
-/// guess, not a measurement: with fewer input channels each position's GEMM
-/// is only `c` deep while the transforms' cost stays per channel vector.
+/// ms; the model 0.98x) and 0.55-0.56x on AVX2 (9.8 → 5.4 ms); on AVX2,
+/// fer's last convolution (128 → 7, 4x4) 0.43-0.51x and its 8-channel one
+/// (46x46) 0.35-0.54x (the model 0.76-0.86x). With one input channel (fer's
+/// first convolution) it was 2.4x slower: each position's GEMM is only `c`
+/// deep while the transforms cost the same per channel vector.
 pub fn winograd(g: &Geom, cout: usize, lanes: usize) -> bool {
     (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) == (3, 3, 1, 1, 1, 1)
-        && g.c >= 16
+        && g.c >= 8
         && !conv_pairs(g.c, cout, lanes)
 }
 
