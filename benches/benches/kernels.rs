@@ -10,7 +10,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
 use xcc_benches::data;
-use xcc_codegen::backends::kernels::scalar::{winograd_scratch, Epilogue, Residual, Window};
+use xcc_codegen::backends::kernels::scalar::{
+    conv1x1_scratch, winograd_scratch, Epilogue, Residual, Window,
+};
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
 use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pack_winograd, pad_lanes, Simd, Tile};
 
@@ -469,9 +471,65 @@ fn conv(c: &mut Criterion) {
     group.finish();
 }
 
+/// conv2d_3, Xception's largest strided shortcut: 19x19x728, 1x1 stride 2,
+/// 1024 out (2.8 MiB of weights).
+const CONV2D_3: Window = Window {
+    h: 19,
+    w: 19,
+    c: 728,
+    oh: 10,
+    ow: 10,
+    kh: 1,
+    kw: 1,
+    sh: 2,
+    sw: 2,
+    dh: 1,
+    dw: 1,
+    pt: 0,
+    pl: 0,
+};
+
+/// conv2d_3 by the direct convolution kernel and as one GEMM over its
+/// copied strided pixels (`conv1x1`, what the models run), AVX-512 6x4.
+fn shortcut(c: &mut Criterion) {
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+    unsafe fn direct(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+        let g = &CONV2D_3;
+        // SAFETY: the caller checked the CPU.
+        unsafe { x86::conv2d::<avx512::Avx512, 6, 4>(g, 1024, 4, &EP, x, w, b, &[], y) }
+    }
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+    unsafe fn gemm(x: &[f32], w: &[f32], b: &[f32], s: &mut [f32], y: &mut [f32]) {
+        let g = &CONV2D_3;
+        let kc = Simd::Avx512.kc(Simd::Avx512.tile());
+        // SAFETY: the caller checked the CPU.
+        unsafe { x86::conv1x1::<avx512::Avx512, 6, 4>(g, 1024, kc, &EP, x, w, b, &[], s, y) }
+    }
+    if !supported(true, "avx512") {
+        return;
+    }
+    let g = CONV2D_3;
+    let x = data(g.h * g.w * g.c, 1);
+    let w = pack_gemm(&data(g.c * 1024, 2), g.c, 1024, 4, 16);
+    let b = pad_lanes(&data(1024, 3), 16);
+    let mut y = vec![0.0; g.oh * g.ow * 1024];
+    let mut s = vec![0.0; conv1x1_scratch(&g)];
+    let mut group = c.benchmark_group("shortcut");
+    group.throughput(Throughput::Elements((2 * g.oh * g.ow * g.c * 1024) as u64));
+    group.bench_function("conv2d_3 avx512 direct", |bench| {
+        // SAFETY: the instruction set was checked above.
+        bench.iter(|| unsafe { direct(black_box(&x), &w, &b, &mut y) })
+    });
+    group.bench_function("conv2d_3 avx512 gemm", |bench| {
+        // SAFETY: the instruction set was checked above.
+        bench.iter(|| unsafe { gemm(black_box(&x), &w, &b, &mut s, &mut y) })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = criterion();
-    targets = peak, pointwise, separable, depthwise, conv
+    targets = peak, pointwise, separable, depthwise, conv, shortcut
 }
 criterion_main!(benches);
