@@ -441,6 +441,16 @@ fn depthwise_matches_scalar() {
     }
 }
 
+/// The vectors of the GEMM tile a convolution test case runs: its three
+/// tiles per ISA are (by `case % 3`) 2, 4 and 1 vectors wide.
+fn tile_vectors(tile: usize) -> usize {
+    match tile {
+        0 => 2,
+        1 => 4,
+        _ => 1,
+    }
+}
+
 /// A random dense convolution with its scalar result (`want`) and magnitude
 /// (`mag`, the scalar kernel on absolute values).
 struct ConvCase {
@@ -517,11 +527,7 @@ fn conv2d_matches_scalar() {
             let (x, w, bias, r) = (&t.x, &t.w, &t.bias, t.res_arg());
             let (res, want, mag) = (&t.res, &t.want, &t.mag);
             let tile = case % 3;
-            let nv = match tile {
-                0 => 2,
-                1 => 4,
-                _ => 1,
-            };
+            let nv = tile_vectors(tile);
             let wp = pack_gemm(w, k * k * c, co, nv, lanes);
             let bp = pad_lanes(bias, lanes);
             let mut got = output(&ep, n, res);
@@ -595,11 +601,7 @@ fn conv3x3_winograd_matches_scalar() {
             let (x, w, bias, r) = (&t.x, &t.w, &t.bias, t.res_arg());
             let (res, want, mag) = (&t.res, &t.want, &t.mag);
             let tile = case % 3;
-            let nv = match tile {
-                0 => 2,
-                1 => 4,
-                _ => 1,
-            };
+            let nv = tile_vectors(tile);
             let wp = pack_winograd(w, c, co, nv, lanes);
             let bp = pad_lanes(bias, lanes);
             let mut scratch = vec![f32::NAN; scalar::winograd_scratch(g.ow, c, co, lanes)];
@@ -640,11 +642,7 @@ fn conv1x1_matches_scalar() {
             let (res, want, mag) = (&t.res, &t.want, &t.mag);
             let kc = rng.pick(&[7, 16, 512]);
             let tile = case % 3;
-            let nv = match tile {
-                0 => 2,
-                1 => 4,
-                _ => 1,
-            };
+            let nv = tile_vectors(tile);
             let wp = pack_gemm(w, c, co, nv, lanes);
             let bp = pad_lanes(bias, lanes);
             let mut scratch = vec![f32::NAN; scalar::conv1x1_scratch(&g)];

@@ -542,6 +542,16 @@ mod kernels {
             /// Apply ReLU to the result.
             pub relu: bool,
         }
+        /// Where a SIMD kernel reads its residual: `res` when it is separate,
+        /// otherwise the output itself (in place; never read without a residual).
+        #[inline(always)]
+        pub fn residual_ptr(ep: &Epilogue, res: &[f32], y: *mut f32) -> *const f32 {
+            if ep.residual == Residual::Separate {
+                res.as_ptr()
+            } else {
+                y as *const f32
+            }
+        }
         #[inline(always)]
         fn load(v: f32, relu_in: bool) -> f32 {
             if relu_in { v.max(0.0) } else { v }
@@ -1130,10 +1140,16 @@ mod kernels {
                 )
             };
         }
+        /// Whether the x86 `conv1x1` kernel reads the image as it is (stride 1: its
+        /// pixels are the GEMM's rows) rather than a copy of the strided pixels.
+        pub fn conv1x1_in_place(g: &Window) -> bool {
+            (g.sh, g.sw, g.ow) == (1, 1, g.w)
+        }
         /// Floats of scratch the x86 `conv1x1` kernel needs: none when it reads the
-        /// image as it is (stride 1), else the strided pixels (`oh * ow * c`).
+        /// image in place ([`conv1x1_in_place`]), else the strided pixels
+        /// (`oh * ow * c`).
         pub fn conv1x1_scratch(g: &Window) -> usize {
-            if (g.sh, g.sw, g.ow) == (1, 1, g.w) { 0 } else { g.oh * g.ow * g.c }
+            if conv1x1_in_place(g) { 0 } else { g.oh * g.ow * g.c }
         }
         /// Floats of scratch the x86 `conv3x3_winograd` kernel needs: one tile row's transformed
         /// inputs (`16 * tw * c`) and products (`16 * tw * cop`), `tw` the output

@@ -31,8 +31,8 @@
 use core::arch::aarch64::*;
 
 use super::scalar::{
-    check_separables_pool, separable_epilogues, stream_separables_pool, Epilogue, Residual,
-    SeparableWeights, SeparablesPoolStages, Window,
+    check_separables_pool, residual_ptr, separable_epilogues, stream_separables_pool, Epilogue,
+    Residual, SeparableWeights, SeparablesPoolStages, Window,
 };
 
 const _: () = assert!(
@@ -605,11 +605,7 @@ pub fn separable<const MR: usize, const NV: usize>(
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * g.ow * co);
     let (dw_ep, pw_ep) = separable_epilogues(ep);
     let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(ep, res, yp);
     let (x, dw, pw, bias, sp) = (
         x.as_ptr(),
         dw.as_ptr(),
@@ -707,11 +703,7 @@ pub fn dense<const MR: usize, const NV: usize>(
     assert!(y.len() >= rows * co);
     assert!(ep.residual != Residual::Separate || res.len() >= rows * co);
     let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(ep, res, yp);
     // SAFETY: the lengths are checked above.
     unsafe {
         gemm::<MR, NV>(
@@ -846,11 +838,7 @@ pub fn conv2d<const MR: usize, const NV: usize>(
     assert!(y.len() >= g.oh * row && (!ep.bias || bias.len() >= cop));
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * row);
     let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(ep, res, yp);
     let io = (x.as_ptr(), w.as_ptr(), bias.as_ptr(), rp, yp);
     let mut r0 = 0;
     while r0 < g.oh {
@@ -918,11 +906,7 @@ pub fn pool(g: &Window, is_max: bool, ep: &Epilogue, x: &[f32], res: &[f32], y: 
     assert!(x.len() >= g.h * g.w * c && y.len() >= g.oh * g.ow * c);
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * g.ow * c);
     let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(ep, res, yp);
     // SAFETY: the lengths are checked above.
     unsafe { pool_rows(g, is_max, ep, x.as_ptr(), rp, yp, (0, g.oh)) };
 }
@@ -983,11 +967,7 @@ pub fn separables_pool<const MR: usize, const NV: usize>(
     );
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
     let yp = y.as_mut_ptr();
-    let rp = if pep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(pep, res, yp);
     let mut stages = NeonStages::<MR, NV> {
         first: (g1, co1, separable_epilogues(ep1), w1),
         second: (co2, separable_epilogues(ep2), w2),

@@ -24,8 +24,9 @@
 // - biases: zero-padded to whole vectors.
 
 use super::scalar::{
-    check_separables_pool, conv1x1_scratch, separable_epilogues, stream_separables_pool,
-    winograd_scratch, Epilogue, Residual, SeparableWeights, SeparablesPoolStages, Window,
+    check_separables_pool, conv1x1_in_place, conv1x1_scratch, residual_ptr, separable_epilogues,
+    stream_separables_pool, winograd_scratch, Epilogue, Residual, SeparableWeights,
+    SeparablesPoolStages, Window,
 };
 
 /// One x86 vector instruction set: the few operations the kernels use.
@@ -813,11 +814,7 @@ pub unsafe fn separable<
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * g.ow * co);
     let (dw_ep, pw_ep) = separable_epilogues(ep);
     let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(ep, res, yp);
     let (x, dw, pw, bias, sp) = (
         x.as_ptr(),
         dw.as_ptr(),
@@ -948,11 +945,7 @@ pub unsafe fn separables_pool<
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
     let (e1, e2) = (separable_epilogues(ep1), separable_epilogues(ep2));
     let yp = y.as_mut_ptr();
-    let rp = if pep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(pep, res, yp);
     let mut stages = X86Stages::<I, MR1, NV1, MR2, NV2, KH1, KW1, KH2, KW2> {
         first: (g1, (co1, kc1), (e1.0, e1.1), w1),
         second: ((co2, kc2), (e2.0, e2.1), w2),
@@ -1082,11 +1075,7 @@ pub unsafe fn dense<I: Isa, const MR: usize, const NV: usize>(
     assert!(y.len() >= rows * co);
     assert!(ep.residual != Residual::Separate || res.len() >= rows * co);
     let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(ep, res, yp);
     // SAFETY: the lengths are checked above; the ISA is the caller's promise.
     unsafe {
         gemm::<I, MR, NV>(
@@ -1293,7 +1282,7 @@ pub unsafe fn conv1x1<I: Isa, const MR: usize, const NV: usize>(
     assert!(g.kh == 1 && g.kw == 1 && g.pt == 0 && g.pl == 0);
     assert!(g.oh == 0 || ((g.oh - 1) * g.sh < g.h && (g.ow - 1) * g.sw < g.w));
     assert!(x.len() >= g.h * g.w * c && scratch.len() >= conv1x1_scratch(g));
-    let a = if (g.sh, g.sw, g.ow) == (1, 1, g.w) {
+    let a = if conv1x1_in_place(g) {
         &x[..m * c]
     } else {
         for (oy, rows) in scratch.chunks_exact_mut(g.ow * c).take(g.oh).enumerate() {
@@ -1329,11 +1318,7 @@ unsafe fn conv_blocks<I: Isa, const MR: usize, const NV: usize, const PAIRS: boo
     (x, w, bias, res, y): ConvArgs,
 ) {
     let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(ep, res, yp);
     let io = (x.as_ptr(), w.as_ptr(), bias.as_ptr(), rp, yp);
     let nb = g.oh / rows;
     for b in 0..nb {
@@ -1569,11 +1554,7 @@ pub unsafe fn conv3x3_winograd<I: Isa, const MR: usize, const NV: usize>(
     assert!(scratch.len() >= winograd_scratch(g.ow, c, co, l));
     let (v, m) = scratch.split_at_mut(16 * tw * c);
     let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(ep, res, yp);
     let plain = Epilogue {
         relu_in: false,
         bias: false,
@@ -1690,11 +1671,7 @@ pub unsafe fn pool<I: Isa>(
     assert!(x.len() >= g.h * g.w * c && y.len() >= g.oh * g.ow * c);
     assert!(ep.residual != Residual::Separate || res.len() >= g.oh * g.ow * c);
     let yp = y.as_mut_ptr();
-    let rp = if ep.residual == Residual::Separate {
-        res.as_ptr()
-    } else {
-        yp as *const f32
-    };
+    let rp = residual_ptr(ep, res, yp);
     // SAFETY: the lengths are checked above; the ISA is the caller's promise.
     unsafe { pool_rows::<I>(g, is_max, ep, x.as_ptr(), rp, yp, (0, g.oh)) }
 }
