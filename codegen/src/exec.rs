@@ -5,7 +5,7 @@
 
 use crate::backends::kernels::scalar::{self as k, Epilogue, Residual};
 use crate::emit::{self, Source};
-use crate::ir::{separables_pool_shapes, Kernel, Program, Step};
+use crate::ir::{separables_pool_shapes, streamed_shortcut, Kernel, Program, Step};
 use crate::plan::{self, MemoryPlan};
 
 /// The memory plan the scalar backend uses for `p`.
@@ -158,6 +158,19 @@ fn run_kernel(
             k::softmax_in_place(ch, y);
         }
         Kernel::Identity => y.copy_from_slice(x),
+        Kernel::Streamed { ref stages } if streamed_shortcut(stages).is_some() => {
+            // The shortcut into the output, then the chain with the
+            // residual in place (as the backends run it).
+            let Some((conv, chain)) = streamed_shortcut(stages) else {
+                unreachable!("the guard found the shortcut")
+            };
+            let mut conv_scratch = vec![0f32; crate::backends::scalar::scalar_scratch(p, conv)];
+            let none = (&[][..], Residual::None);
+            run_kernel(p, conv, (xs, None), none, &mut conv_scratch, y);
+            let chain = Step::streamed(chain.to_vec());
+            let in_place = (&[][..], Residual::InPlace);
+            run_kernel(p, &chain, (xs, None), in_place, scratch, y);
+        }
         Kernel::Streamed { ref stages } => match separables_pool_shapes(stages) {
             Some(((g1, co1), (g2, co2), pg)) => {
                 let stage = |st: &Step| {

@@ -175,7 +175,9 @@ pub enum Kernel {
     /// stage's output, which lives only in the step's scratch (see
     /// [`crate::passes::stream_rows`]). The step reads the first stage's
     /// input and the last stage's residual, and writes the last stage's
-    /// output.
+    /// output. A pooled block's shortcut convolution may come first (see
+    /// [`streamed_shortcut`]): it reads the step's input and writes the
+    /// last stage's residual, into the step's output.
     Streamed {
         /// The stages, in order.
         stages: Vec<Step>,
@@ -301,6 +303,22 @@ pub fn separables_pool_shapes(stages: &[Step]) -> Option<(SeparableShape, Separa
     }
 }
 
+/// A streamed step's shortcut and the chain after it: when the first stage
+/// is a convolution whose output is the last stage's residual (a pooled
+/// block's 1x1 shortcut, absorbed by [`crate::passes::stream_rows`]), that
+/// convolution and the remaining stages. Backends run it into the step's
+/// output, then the chain with the residual in place (the x86 kernels by
+/// rows, just before the pooling reads them).
+pub fn streamed_shortcut(stages: &[Step]) -> Option<(&Step, &[Step])> {
+    match stages {
+        [conv, rest @ ..] if matches!(conv.kernel, Kernel::Conv { .. }) => {
+            let last = rest.last()?;
+            (last.epilogue.residual == Some(conv.output)).then_some((conv, rest))
+        }
+        _ => None,
+    }
+}
+
 /// What a step does around its main computation:
 /// `y = relu?(kernel(relu_in?(x)) + bias + residual)`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -331,6 +349,35 @@ pub struct Step {
 }
 
 impl Step {
+    /// The [`Kernel::Streamed`] step running `stages` (at least one): it
+    /// reads the first stage's input and the last stage's residual (unless a
+    /// first-stage shortcut writes it, see [`streamed_shortcut`]), and
+    /// writes the last stage's output.
+    pub fn streamed(stages: Vec<Step>) -> Step {
+        let name = stages
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join("+");
+        let (first, last) = (&stages[0], &stages[stages.len() - 1]);
+        let residual = match streamed_shortcut(&stages) {
+            Some(_) => None,
+            None => last.epilogue.residual,
+        };
+        Step {
+            name,
+            inputs: vec![first.inputs[0]],
+            output: last.output,
+            relu_in: false,
+            epilogue: Epilogue {
+                bias: None,
+                residual,
+                relu: false,
+            },
+            kernel: Kernel::Streamed { stages },
+        }
+    }
+
     /// Every tensor the step reads, residual included.
     pub fn reads(&self) -> impl Iterator<Item = TensorId> + '_ {
         self.inputs.iter().copied().chain(self.epilogue.residual)

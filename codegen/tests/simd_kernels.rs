@@ -27,7 +27,8 @@ use xcc_codegen::backends::x86::{
 mod kernel_check;
 
 use kernel_check::{
-    abs, chain, check, epilogue, magnitude_epilogue, output, res_arg, window_of, Chain, Rng, Stage,
+    abs, chain, check, epilogue, magnitude_epilogue, output, res_arg, same_bits, window_of, Chain,
+    Rng, Stage,
 };
 
 macro_rules! isa_wrappers {
@@ -183,11 +184,12 @@ macro_rules! isa_wrappers {
                 res: &[f32],
                 scratch: &mut [f32],
                 y: &mut [f32],
+                shortcut: Option<x86::ShortcutConv>,
             ) {
                 // SAFETY: the caller checked the CPU.
                 unsafe {
                     x86::separables_pool::<$isa, MR1, NV1, MR2, NV2, K1, K1, K2, K2>(
-                        s1, s2, pool, x, res, scratch, y,
+                        s1, s2, pool, x, res, scratch, y, shortcut,
                     )
                 }
             }
@@ -727,6 +729,15 @@ fn dense_matches_scalar() {
 /// A stage's weights packed for the x86 kernels: depthwise, pointwise, bias.
 type Packed = (Vec<f32>, Vec<f32>, Vec<f32>);
 
+/// A stage's weights packed for tiles of `nv` vectors of `lanes` floats.
+fn pack_stage(st: &Stage, nv: usize, lanes: usize) -> Packed {
+    (
+        pack_depthwise(&st.4, st.0.kh * st.0.kw, st.0.c, lanes),
+        pack_gemm(&st.5, st.0.c, st.1, nv, lanes),
+        pad_lanes(&st.6, lanes),
+    )
+}
+
 /// A stage as `x86::separables_pool` takes it (`k` blocks of 128).
 fn stage_arg<'a>((g, co, rows, ep, ..): &'a Stage, p: &'a Packed) -> x86::SeparableStage<'a> {
     (g, *co, (*rows, 128), ep, (&p.0, &p.1, &p.2))
@@ -762,6 +773,41 @@ unsafe fn run_stage(isa: &str, (st, p): (&Stage, &Packed), x: &[f32], y: &mut [f
     }
 }
 
+/// The chain's operands as `x86::separables_pool` takes them: input,
+/// residual, scratch, output.
+type ChainIo<'a> = (&'a [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
+
+/// `x86::separables_pool` on `isa` with the models' tiles for separables of
+/// `k.0 x k.0` and `k.1 x k.1` windows.
+///
+/// # Safety
+/// The CPU runs `isa`.
+unsafe fn run_chain(
+    isa: &str,
+    k: (usize, usize),
+    (s1, s2, pa): (
+        x86::SeparableStage,
+        x86::SeparableStage,
+        (&Window, bool, &Epilogue),
+    ),
+    (a, b, c, d): ChainIo,
+    sc: Option<x86::ShortcutConv>,
+) {
+    // SAFETY: the caller checked the CPU.
+    unsafe {
+        match (isa, k) {
+            ("avx2", (3, 3)) => w2::separables_pool::<6, 2, 6, 2, 3, 3>(s1, s2, pa, a, b, c, d, sc),
+            ("avx2", (3, _)) => w2::separables_pool::<6, 2, 6, 2, 3, 1>(s1, s2, pa, a, b, c, d, sc),
+            ("avx2", (_, 3)) => w2::separables_pool::<6, 2, 6, 2, 1, 3>(s1, s2, pa, a, b, c, d, sc),
+            ("avx2", _) => w2::separables_pool::<6, 2, 6, 2, 1, 1>(s1, s2, pa, a, b, c, d, sc),
+            (_, (3, 3)) => w512::separables_pool::<6, 4, 6, 4, 3, 3>(s1, s2, pa, a, b, c, d, sc),
+            (_, (3, _)) => w512::separables_pool::<6, 4, 6, 4, 3, 1>(s1, s2, pa, a, b, c, d, sc),
+            (_, (_, 3)) => w512::separables_pool::<6, 4, 6, 4, 1, 3>(s1, s2, pa, a, b, c, d, sc),
+            _ => w512::separables_pool::<6, 4, 6, 4, 1, 1>(s1, s2, pa, a, b, c, d, sc),
+        }
+    }
+}
+
 /// The streamed separable → separable → pooling chain against the same
 /// x86 kernels run one after another (must be identical: only the order of
 /// rows changes), and against the scalar kernels (within the separable
@@ -790,14 +836,7 @@ fn separables_pool_matches_stages() {
             let n = pg.oh * pg.ow * co2;
             let r = res_arg(&pep, &res);
             let nv = if isa == "avx2" { 2 } else { 4 };
-            let pack = |st: &Stage| {
-                (
-                    pack_depthwise(&st.4, st.0.kh * st.0.kw, st.0.c, lanes),
-                    pack_gemm(&st.5, st.0.c, st.1, nv, lanes),
-                    pad_lanes(&st.6, lanes),
-                )
-            };
-            let (p1, p2) = (pack(&st1), pack(&st2));
+            let (p1, p2) = (pack_stage(&st1, nv, lanes), pack_stage(&st2, nv, lanes));
             let (s1, s2) = (stage_arg(&st1, &p1), stage_arg(&st2, &p2));
             let len =
                 scalar::separables_pool_scratch((&st1.0, st1.1, st1.2), (&g2, co2, st2.2), &pg);
@@ -811,25 +850,7 @@ fn separables_pool_matches_stages() {
             let io = (&x[..], r, &mut scratch[..], &mut got[..]);
             // SAFETY: `isas()` checked the CPU.
             unsafe {
-                let (a, b, c, d) = io;
-                match (isa, st1.0.kh, k2) {
-                    ("avx2", 3, 3) => {
-                        w2::separables_pool::<6, 2, 6, 2, 3, 3>(s1, s2, pa, a, b, c, d)
-                    }
-                    ("avx2", 3, _) => {
-                        w2::separables_pool::<6, 2, 6, 2, 3, 1>(s1, s2, pa, a, b, c, d)
-                    }
-                    ("avx2", _, 3) => {
-                        w2::separables_pool::<6, 2, 6, 2, 1, 3>(s1, s2, pa, a, b, c, d)
-                    }
-                    ("avx2", _, _) => {
-                        w2::separables_pool::<6, 2, 6, 2, 1, 1>(s1, s2, pa, a, b, c, d)
-                    }
-                    (_, 3, 3) => w512::separables_pool::<6, 4, 6, 4, 3, 3>(s1, s2, pa, a, b, c, d),
-                    (_, 3, _) => w512::separables_pool::<6, 4, 6, 4, 3, 1>(s1, s2, pa, a, b, c, d),
-                    (_, _, 3) => w512::separables_pool::<6, 4, 6, 4, 1, 3>(s1, s2, pa, a, b, c, d),
-                    _ => w512::separables_pool::<6, 4, 6, 4, 1, 1>(s1, s2, pa, a, b, c, d),
-                }
+                run_chain(isa, (st1.0.kh, k2), (s1, s2, pa), io, None);
                 run_stage(isa, (&st1, &p1), &x, &mut t1);
                 run_stage(isa, (&st2, &p2), &t1, &mut t2);
                 if isa == "avx2" {
@@ -842,15 +863,84 @@ fn separables_pool_matches_stages() {
                 "{isa} separables_pool case {case}: {:?} co={} rows={}; {g2:?} co={co2} rows={}; pool {pg:?} max={is_max} {pep:?}",
                 st1.0, st1.1, st1.2, st2.2
             );
-            let same_bits = got
-                .iter()
-                .zip(&seq)
-                .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(
-                same_bits,
+                same_bits(&got, &seq),
                 "{what}: differs from the kernels run one after another"
             );
             check(&what, &got, &want, &mag);
+        }
+    }
+}
+
+/// The streamed chain with a pooled block's shortcut convolution (1x1 or
+/// 3x3, strides 1, 2 and 4, 'same' and 'valid', whatever gives the
+/// pooling's output size; bias, input and output ReLU) against the same x86
+/// kernels one after another: the convolution whole into the output, then
+/// the chain with the residual in place. Must be identical (only the order
+/// of rows changes). Both outputs start as NaN, so the pooling reads only
+/// rows the shortcut wrote before it.
+#[test]
+fn separables_pool_with_shortcut_matches_conv_first() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(13);
+        let mut cases = 0;
+        while cases < 80 {
+            let Chain {
+                st1,
+                st2,
+                pg,
+                is_max,
+                mut pep,
+                x,
+                ..
+            } = chain(&mut rng, &CHANNELS);
+            let (g1, co) = (st1.0, st2.1);
+            let shapes = [(1, 1), (1, 2), (3, 2), (1, 4), (3, 1), (3, 4)];
+            let fits: Vec<Window> = shapes
+                .iter()
+                .flat_map(|&(k, s)| [(k, s, true), (k, s, false)])
+                .filter(|&(k, _, same)| same || (g1.h >= k && g1.w >= k))
+                .map(|(k, s, same)| window_of((g1.h, g1.w, g1.c), k, s, 1, same))
+                .filter(|g| (g.oh, g.ow) == (pg.oh, pg.ow))
+                .collect();
+            if fits.is_empty() {
+                continue;
+            }
+            cases += 1;
+            let g = fits[rng.below(fits.len())];
+            let mut sep = epilogue(&mut rng, false);
+            sep.residual = Residual::None;
+            pep.residual = Residual::InPlace;
+            let taps = g.kh * g.kw * g.c;
+            let (w, bias) = (rng.vec(taps * co), rng.vec(co));
+            let nv = if isa == "avx2" { 2 } else { 4 };
+            let (wp, bp) = (pack_gemm(&w, taps, co, nv, lanes), pad_lanes(&bias, lanes));
+            let (p1, p2) = (pack_stage(&st1, nv, lanes), pack_stage(&st2, nv, lanes));
+            let (s1, s2) = (stage_arg(&st1, &p1), stage_arg(&st2, &p2));
+            let len =
+                scalar::separables_pool_scratch((&g1, st1.1, st1.2), (&st2.0, co, st2.2), &pg);
+            let mut scratch = vec![f32::NAN; len];
+            let n = pg.oh * pg.ow * co;
+            let (mut got, mut seq) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+            let (pa, k) = ((&pg, is_max, &pep), (g1.kh, st2.0.kh));
+            let rows = 1 + rng.below(g.oh);
+            // SAFETY: `isas()` checked the CPU.
+            unsafe {
+                let io = (&x[..], &[][..], &mut scratch[..], &mut got[..]);
+                run_chain(isa, k, (s1, s2, pa), io, Some((&g, co, &sep, &wp, &bp)));
+                if isa == "avx2" {
+                    w2::conv2d::<6, 2>(&g, co, rows, &sep, &x, &wp, &bp, &[], &mut seq);
+                } else {
+                    w512::conv2d::<6, 4>(&g, co, rows, &sep, &x, &wp, &bp, &[], &mut seq);
+                }
+                let io = (&x[..], &[][..], &mut scratch[..], &mut seq[..]);
+                run_chain(isa, k, (s1, s2, pa), io, None);
+            }
+            assert!(
+                same_bits(&got, &seq),
+                "{isa} shortcut case {cases}: {g1:?} co={}; {:?} co={co}; pool {pg:?}; shortcut {g:?} {sep:?}",
+                st1.1, st2.0
+            );
         }
     }
 }

@@ -44,7 +44,8 @@ use pack::{pack_depthwise, pack_gemm, pad_lanes, MR, NV};
 mod kernel_check;
 
 use kernel_check::{
-    abs, chain, check, epilogue, magnitude_epilogue, output, res_arg, window_of, Chain, Rng, Stage,
+    abs, chain, check, epilogue, magnitude_epilogue, output, res_arg, same_bits, window_of, Chain,
+    Rng, Stage,
 };
 
 /// A random window: 1x1 images (for 'same') now and then, odd and even sizes
@@ -429,12 +430,8 @@ fn separables_pool_matches_stages() {
         let what = format!(
             "neon separables_pool case {case}: {g1:?} co={co1} rows={rows1}; {g2:?} co={co2} rows={rows2}; pool {pg:?} max={is_max} {pep:?}"
         );
-        let same_bits = got
-            .iter()
-            .zip(&seq)
-            .all(|(a, b)| a.to_bits() == b.to_bits());
         assert!(
-            same_bits,
+            same_bits(&got, &seq),
             "{what}: differs from the kernels run one after another"
         );
         check(&what, &got, &want, &mag);

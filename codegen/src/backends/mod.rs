@@ -14,7 +14,7 @@ pub mod x86;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::ir::{Program, Step};
+use crate::ir::{streamed_shortcut, Program, Step};
 
 /// The instruction set the generated code is specialised for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -156,8 +156,13 @@ pub trait Backend {
 /// Scratch of a [`crate::ir::Kernel::Streamed`] step run stage by stage
 /// (stages the `separables_pool` kernels do not take, see
 /// [`crate::ir::separables_pool_shapes`]): every intermediate image whole,
-/// then the largest stage scratch, as [`staged_call`] splits it.
+/// then the largest stage scratch, as [`staged_call`] splits it. With a
+/// [shortcut](streamed_shortcut) first, the larger of its scratch and the
+/// chain's (`scratch` of the chain's own streamed step).
 pub fn staged_scratch(p: &Program, stages: &[Step], scratch: impl Fn(&Step) -> usize) -> usize {
+    if let Some((conv, chain)) = streamed_shortcut(stages) {
+        return scratch(conv).max(scratch(&Step::streamed(chain.to_vec())));
+    }
     let images: usize = stages.iter().rev().skip(1).map(|s| p.len(s.output)).sum();
     images + stages.iter().map(scratch).max().unwrap_or(0)
 }
@@ -170,8 +175,28 @@ pub fn staged_pack(b: &dyn Backend, p: &Program, stages: &[Step]) -> Vec<Vec<f32
 /// A streamed step's stages called one after another with `b`'s kernels,
 /// each intermediate image whole in the step's scratch (see
 /// [`staged_scratch`]); the last stage writes the step's output with its
-/// residual.
+/// residual. A [shortcut](streamed_shortcut) first writes the step's
+/// output whole, then the chain runs as its own streamed step (by `b`'s
+/// `separables_pool` kernel when it takes it) with the residual in place.
 pub fn staged_call(b: &dyn Backend, p: &Program, stages: &[Step], a: &StepArgs) -> TokenStream {
+    if let Some((conv, chain)) = streamed_shortcut(stages) {
+        let n = b.pack(p, conv).len();
+        let args = |step: &Step, consts: &[TokenStream], in_place: bool| {
+            let a = StepArgs {
+                inputs: vec![a.inputs[0].clone()],
+                residual: quote!(&[]),
+                residual_in_place: in_place,
+                output_aliases_input: None,
+                scratch: a.scratch.clone(),
+                output: a.output.clone(),
+                consts: consts.to_vec(),
+            };
+            b.call(p, step, &a)
+        };
+        let first = args(conv, &a.consts[..n], false);
+        let rest = args(&Step::streamed(chain.to_vec()), &a.consts[n..], true);
+        return quote!({ { #first } { #rest } });
+    }
     let scratch = &a.scratch;
     let n = stages.len();
     let mut body = quote!(let stage_rest: &mut [f32] = #scratch;);

@@ -11,37 +11,58 @@
 //! other reader and is not the model output, the separables have no
 //! residual and a depth multiplier of 1, and the pooling's residual is not
 //! the chain's input.
+//!
+//! The block's shortcut joins the step as a first stage (see
+//! [`crate::ir::streamed_shortcut`]) when it is a convolution of the
+//! chain's input whose only reader is the pooling's residual, without a
+//! residual of its own, and with under 256 KiB of weights. The x86 kernels
+//! then compute its rows just before the pooling adds them, while the
+//! input rows are still in cache, instead of writing the whole shortcut
+//! image out and reading it back (Xception's blocks 2 and 3; AVX-512, lab
+//! A/Bs in both orders: each block 0.23-0.49 ms faster). Larger weights
+//! (blocks 4 and 13: 0.7 and 2.8 MiB) would stream once per group of rows:
+//! block 13 measured up to 1 ms slower, so those stay separate steps.
 
-use crate::ir::{Epilogue, Kernel, Program, Step};
+use crate::ir::{Kernel, Program, Step};
+
+/// Weight bytes below which a shortcut convolution joins its chain.
+const SHORTCUT_WEIGHT_BYTES: usize = 256 * 1024;
 
 /// Runs the pass.
 pub fn run(p: &mut Program) {
     let mut i = 0;
     while i + 2 < p.steps.len() {
         if chain_at(p, i) {
-            let stages: Vec<Step> = p.steps.drain(i..i + 3).collect();
-            let name = stages
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join("+");
-            let (first, last) = (&stages[0], &stages[2]);
-            let step = Step {
-                name,
-                inputs: vec![first.inputs[0]],
-                output: last.output,
-                relu_in: false,
-                epilogue: Epilogue {
-                    bias: None,
-                    residual: last.epilogue.residual,
-                    relu: false,
-                },
-                kernel: Kernel::Streamed { stages },
-            };
-            p.steps.insert(i, step);
+            let mut stages: Vec<Step> = p.steps.drain(i..i + 3).collect();
+            p.steps.insert(i, Step::streamed(stages.clone()));
+            if let Some(j) = shortcut_of(p, i) {
+                stages.insert(0, p.steps.remove(j));
+                i -= 1;
+                p.steps[i] = Step::streamed(stages);
+            }
         }
         i += 1;
     }
+}
+
+/// The step computing streamed step `i`'s residual, when it can join the
+/// step as its shortcut stage (see the module docs).
+fn shortcut_of(p: &Program, i: usize) -> Option<usize> {
+    let step = &p.steps[i];
+    let r = step.epilogue.residual?;
+    let j = p.producer(r)?;
+    let conv = &p.steps[j];
+    let small = match conv.kernel {
+        Kernel::Conv { g, cout, .. } => 4 * g.kh * g.kw * g.c * cout < SHORTCUT_WEIGHT_BYTES,
+        _ => false,
+    };
+    (j < i
+        && small
+        && conv.inputs == step.inputs
+        && conv.epilogue.residual.is_none()
+        && r != p.output
+        && p.consumers(r) == [i])
+    .then_some(j)
 }
 
 /// Whether the chain can hold the step as one of its separables.

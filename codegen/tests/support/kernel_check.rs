@@ -158,6 +158,11 @@ fn stage(rng: &mut Rng, (h, w, c): (usize, usize, usize), k: usize, channels: &[
     (g, co, rows, ep, dw, pw, bias)
 }
 
+/// Whether two results are identical, bit for bit.
+pub fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 /// The scalar kernels' separable stage (`mag`: on absolute values, without
 /// ReLUs).
 fn scalar_stage((g, co, _, ep, dw, pw, bias): &Stage, x: &[f32], mag: bool) -> Vec<f32> {

@@ -29,7 +29,9 @@ use quote::{format_ident, quote};
 
 use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch, window_tokens};
 use super::{staged_call, staged_pack, staged_scratch, Backend, KernelModule, StepArgs, Target};
-use crate::ir::{separables_pool_shapes, Geom, Kernel, Program, SeparableShape, Step};
+use crate::ir::{
+    separables_pool_shapes, streamed_shortcut, Geom, Kernel, Program, SeparableShape, Step,
+};
 
 /// The shared kernel library (`kernels::x86`).
 pub const SIMD_SOURCE: KernelModule = KernelModule {
@@ -332,6 +334,15 @@ pub fn conv_rows(g: &Geom) -> usize {
     (CONV_BLOCK_BYTES / row_bytes.max(1)).clamp(1, g.oh)
 }
 
+/// A streamed step as `kernels::x86::separables_pool` runs it: the shortcut
+/// stage with its geometry and output channels, the chain's stages and
+/// their shapes.
+type StreamedPlan<'s> = (
+    Option<(&'s Step, Geom, usize)>,
+    &'s [Step],
+    (SeparableShape, SeparableShape, Geom),
+);
+
 /// How the backend runs a step.
 enum Plan {
     /// `kernels::x86::separable`.
@@ -409,18 +420,51 @@ impl X86Backend {
         }
     }
 
-    /// The call of `kernels::x86::separables_pool` for a streamed chain
-    /// (see [`separables_pool_shapes`]); constants as `staged_pack` lays them
-    /// out.
+    /// How `kernels::x86::separables_pool` runs a streamed step: the
+    /// chain's shapes (see [`separables_pool_shapes`]), and the shortcut
+    /// stage it computes by rows (see [`streamed_shortcut`]) when there is
+    /// one, packed as a direct convolution (not by Winograd or as channel
+    /// pairs; those run whole first, by `staged_call`).
+    fn streamed_plan<'s>(&self, stages: &'s [Step]) -> Option<StreamedPlan<'s>> {
+        let l = self.simd.lanes();
+        match streamed_shortcut(stages) {
+            Some((conv, chain)) => match (plan(conv, l), &conv.kernel) {
+                (Plan::Conv | Plan::Conv1x1, &Kernel::Conv { g, cout, .. })
+                    if !conv_pairs(g.c, cout, l) =>
+                {
+                    separables_pool_shapes(chain).map(|s| (Some((conv, g, cout)), chain, s))
+                }
+                _ => None,
+            },
+            None => separables_pool_shapes(stages).map(|s| (None, stages, s)),
+        }
+    }
+
+    /// The call of `kernels::x86::separables_pool` for a streamed step (see
+    /// [`Self::streamed_plan`]); constants as `staged_pack` lays them out.
     fn separables_pool_call(
         &self,
-        ((g1, co1), (g2, co2), pg): (SeparableShape, SeparableShape, Geom),
-        stages: &[Step],
+        (shortcut, stages, ((g1, co1), (g2, co2), pg)): StreamedPlan,
         a: &StepArgs,
     ) -> TokenStream {
         let isa = self.simd.isa_path();
         let mut consts = a.consts.iter().cloned();
         let mut params = vec![("x".to_string(), a.inputs[0].clone(), false)];
+        // With a shortcut, the pooling adds the rows it wrote to the output.
+        let (shortcut, in_place) = match shortcut {
+            Some((conv, g, co)) => {
+                params.push(("wsc".into(), consts.next().unwrap_or_default(), false));
+                let b = if conv.epilogue.bias.is_some() {
+                    consts.next().unwrap_or_default()
+                } else {
+                    quote!(&[])
+                };
+                params.push(("biassc".into(), b, false));
+                let (win, ep) = (window_tokens(&g), epilogue_tokens(conv, false));
+                (quote!(Some((&#win, #co, &#ep, wsc, biassc))), true)
+            }
+            None => (quote!(None), a.residual_in_place),
+        };
         let mut stage = |k: usize, g: &Geom, co: usize| {
             let st = &stages[k];
             let tile = self.simd.tile_for(co);
@@ -448,10 +492,7 @@ impl X86Backend {
         let (t1, s1) = stage(0, &g1, co1);
         let (t2, s2) = stage(1, &g2, co2);
         let pool = &stages[2];
-        let (pwin, pep) = (
-            window_tokens(&pg),
-            epilogue_tokens(pool, a.residual_in_place),
-        );
+        let (pwin, pep) = (window_tokens(&pg), epilogue_tokens(pool, in_place));
         let is_max = matches!(pool.kernel, Kernel::MaxPool { .. });
         params.push(("res".into(), a.residual.clone(), false));
         params.push(("scratch".into(), a.scratch.clone(), true));
@@ -465,7 +506,7 @@ impl X86Backend {
         self.wrap(
             &params,
             quote!(kernels::x86::separables_pool::<#isa, #mr1, #nv1, #mr2, #nv2, #kh1, #kw1, #kh2, #kw2>(
-                #s1, #s2, (&#pwin, #is_max, &#pep), x, res, scratch, y
+                #s1, #s2, (&#pwin, #is_max, &#pep), x, res, scratch, y, #shortcut
             )),
         )
     }
@@ -489,8 +530,8 @@ impl Backend for X86Backend {
             (Plan::Conv1x1, &Kernel::Conv { g, .. }) => {
                 super::kernels::scalar::conv1x1_scratch(&g.window())
             }
-            (_, Kernel::Streamed { stages }) => match separables_pool_shapes(stages) {
-                Some(((g1, co1), (g2, co2), pg)) => {
+            (_, Kernel::Streamed { stages }) => match self.streamed_plan(stages) {
+                Some((_, _, ((g1, co1), (g2, co2), pg))) => {
                     super::kernels::scalar::separables_pool_scratch(
                         (&g1.window(), co1, separable_rows(&g1)),
                         (&g2.window(), co2, separable_rows(&g2)),
@@ -666,8 +707,8 @@ impl Backend for X86Backend {
                     quote!(kernels::x86::pool::<#isa>(&#win, #is_max, &#ep, x, res, y)),
                 )
             }
-            (_, Kernel::Streamed { stages }) => match separables_pool_shapes(stages) {
-                Some(chain) => self.separables_pool_call(chain, stages, a),
+            (_, Kernel::Streamed { stages }) => match self.streamed_plan(stages) {
+                Some(chain) => self.separables_pool_call(chain, a),
                 None => staged_call(self, p, stages, a),
             },
             _ => scalar_call(p, step, a),

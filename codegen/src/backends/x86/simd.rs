@@ -902,6 +902,12 @@ pub type SeparableStage<'a> = (
     SeparableWeights<'a>,
 );
 
+/// A pooled block's shortcut convolution as [`separables_pool`] takes it:
+/// window (over the chain's input, with the pooling's output size), output
+/// channels, epilogue (no residual), weights packed as [`conv2d`]'s for the
+/// second stage's tile, padded bias.
+pub type ShortcutConv<'a> = (&'a Window, usize, &'a Epilogue, &'a [f32], &'a [f32]);
+
 /// Two separable convolutions and a pooling (Xception's pooled block:
 /// separable, separable, max-pool + residual) streamed by rows with
 /// [`stream_separables_pool`]: each separable's output lives in a ring of a
@@ -909,7 +915,12 @@ pub type SeparableStage<'a> = (
 /// rows, as [`separable`] takes them) and is consumed while in cache,
 /// instead of going through whole images. Residual (separate or in place)
 /// and ReLU of the pooling as in [`pool`]; results are identical to running
-/// the three kernels one after another.
+/// the three kernels one after another. With a `shortcut` (the pooling's
+/// residual then in place), each group of output rows is first written by
+/// the shortcut convolution ([`conv2d`]'s rows, with `MR2 x NV2` tiles), so
+/// its input rows are read while in cache and its output is added by the
+/// pooling straight after; results are identical to running [`conv2d`]
+/// first.
 ///
 /// # Safety
 ///
@@ -934,8 +945,15 @@ pub unsafe fn separables_pool<
     res: &[f32],
     scratch: &mut [f32],
     y: &mut [f32],
+    shortcut: Option<ShortcutConv>,
 ) {
     assert!(g1.kh == KH1 && g1.kw == KW1 && g2.kh == KH2 && g2.kw == KW2);
+    if let Some((g, co, ep, w, bias)) = shortcut {
+        let cop = co.div_ceil(I::LANES) * I::LANES;
+        assert!((g.h, g.w, g.c, g.oh, g.ow, co) == (g1.h, g1.w, g1.c, pg.oh, pg.ow, pg.c));
+        assert!(ep.residual == Residual::None && pep.residual == Residual::InPlace);
+        assert!(w.len() >= g.kh * g.kw * g.c * cop && (!ep.bias || bias.len() >= cop));
+    }
     check_separables_pool(
         I::LANES,
         [(g1, co1, rows1, ep1, w1), (g2, co2, rows2, ep2, w2)],
@@ -951,6 +969,7 @@ pub unsafe fn separables_pool<
         second: ((co2, kc2), (e2.0, e2.1), w2),
         x: x.as_ptr(),
         pool: (is_max, pep, rp, yp),
+        shortcut: shortcut.map(|(g, co, ep, w, b)| (g, co, ep, w.as_ptr(), b.as_ptr())),
         isa: core::marker::PhantomData,
     };
     // SAFETY: the lengths are checked above (the stages' blocks stay in
@@ -961,7 +980,8 @@ pub unsafe fn separables_pool<
 /// The x86 stages of [`separables_pool`]: each separable's window (the
 /// first's; the second's comes per call), output channels and `k` block,
 /// depthwise and pointwise epilogues, weights; the input; the pooling's
-/// kind, epilogue, residual and output.
+/// kind, epilogue, residual and output; the shortcut convolution, with its
+/// weights and bias.
 struct X86Stages<
     'a,
     I: Isa,
@@ -983,6 +1003,7 @@ struct X86Stages<
     second: ((usize, usize), (Epilogue, Epilogue), SeparableWeights<'a>),
     x: *const f32,
     pool: (bool, &'a Epilogue, *const f32, *mut f32),
+    shortcut: Option<(&'a Window, usize, &'a Epilogue, *const f32, *const f32)>,
     isa: core::marker::PhantomData<I>,
 }
 
@@ -1043,6 +1064,12 @@ impl<
     #[inline(always)]
     unsafe fn pool(&mut self, g: &Window, input: &[f32], rows: (usize, usize)) {
         let (is_max, ep, rp, yp) = self.pool;
+        if let Some((sg, co, sep, w, bias)) = self.shortcut {
+            let io = (self.x, w, bias, yp as *const f32, yp);
+            // SAFETY: `separables_pool` checked the shortcut's operands and
+            // that its output rows are the pooling's; the ISA is its promise.
+            unsafe { conv_block::<I, MR2, NV2, false>(sg, co, sep, io, rows.0, rows.1 - rows.0) };
+        }
         // SAFETY: `g` reads the rows the second ring holds; the output and
         // residual were checked by `separables_pool`.
         unsafe { pool_rows::<I>(g, is_max, ep, input.as_ptr(), rp, yp, rows) }
