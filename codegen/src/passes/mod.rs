@@ -4,7 +4,7 @@
 //! 3. [`fuse_residual`]: turn `Add(a, b)` into an epilogue of `a`'s producer;
 //! 4. [`fuse_relu`]: ReLU into the producer's epilogue, or into the consumers' input loads;
 //! 5. [`schedule`]: a topological order that keeps the memory peak low;
-//! 6. [`stream_rows`]: separable → separable → pooling chains into one step streamed by rows.
+//! 6. [`stream_rows`]: separable → separable → pooling chains (with a small shortcut convolution) into one step streamed by rows.
 
 pub mod fold_batchnorm;
 pub mod fuse_relu;
