@@ -158,74 +158,75 @@ fn run_kernel(
             k::softmax_in_place(ch, y);
         }
         Kernel::Identity => y.copy_from_slice(x),
-        Kernel::Streamed { ref stages } if streamed_shortcut(stages).is_some() => {
-            // The shortcut into the output, then the chain with the
-            // residual in place (as the backends run it).
-            let Some((conv, chain)) = streamed_shortcut(stages) else {
-                unreachable!("the guard found the shortcut")
-            };
-            let mut conv_scratch = vec![0f32; crate::backends::scalar::scalar_scratch(p, conv)];
-            let none = (&[][..], Residual::None);
-            run_kernel(p, conv, (xs, None), none, &mut conv_scratch, y);
-            let chain = Step::streamed(chain.to_vec());
-            let in_place = (&[][..], Residual::InPlace);
-            run_kernel(p, &chain, (xs, None), in_place, scratch, y);
-        }
-        Kernel::Streamed { ref stages } => match separables_pool_shapes(stages) {
-            Some(((g1, co1), (g2, co2), pg)) => {
-                let stage = |st: &Step| {
-                    let ep = Epilogue {
-                        relu_in: st.relu_in,
-                        bias: st.epilogue.bias.is_some(),
-                        residual: Residual::None,
-                        relu: st.epilogue.relu,
-                    };
-                    // A separable's constants: depthwise, pointwise, bias.
-                    let ids = crate::ir::step_consts(st);
-                    let bias: &[f32] = st.epilogue.bias.map_or(&[], |b| &p.consts[b].data);
-                    (ep, (c(ids[0]), c(ids[1]), bias))
-                };
-                let ((e1, w1), (e2, w2)) = (stage(&stages[0]), stage(&stages[1]));
-                let pool = &stages[2];
-                let pep = Epilogue {
-                    relu_in: pool.relu_in,
-                    bias: false,
-                    residual: res_mode,
-                    relu: pool.epilogue.relu,
-                };
-                let is_max = matches!(pool.kernel, Kernel::MaxPool { .. });
-                k::separables_pool(
-                    (&g1.window(), co1, &e1, w1),
-                    (&g2.window(), co2, &e2, w2),
-                    (&pg.window(), is_max, &pep),
-                    x,
-                    res,
-                    scratch,
-                    y,
-                );
+        Kernel::Streamed { ref stages } => {
+            if let Some((conv, chain)) = streamed_shortcut(stages) {
+                // The shortcut into the output, then the chain with the
+                // residual in place (as the backends run it).
+                let mut conv_scratch = vec![0f32; crate::backends::scalar::scalar_scratch(p, conv)];
+                let none = (&[][..], Residual::None);
+                run_kernel(p, conv, (xs, None), none, &mut conv_scratch, y);
+                let chain = Step::streamed(chain.to_vec());
+                let in_place = (&[][..], Residual::InPlace);
+                run_kernel(p, &chain, (xs, None), in_place, scratch, y);
+                return;
             }
-            None => {
-                // The stages one after another, each intermediate whole.
-                let mut cur = xs[0].clone();
-                for (n, st) in stages.iter().enumerate() {
-                    let mut scratch = vec![0f32; crate::backends::scalar::scalar_scratch(p, st)];
-                    let input = [std::mem::take(&mut cur)];
-                    if n + 1 == stages.len() {
-                        run_kernel(p, st, (&input, None), (res, res_mode), &mut scratch, y);
-                    } else {
-                        let mut out = vec![0f32; p.len(st.output)];
-                        run_kernel(
-                            p,
-                            st,
-                            (&input, None),
-                            (&[], Residual::None),
-                            &mut scratch,
-                            &mut out,
-                        );
-                        cur = out;
+            match separables_pool_shapes(stages) {
+                Some(((g1, co1), (g2, co2), pg)) => {
+                    let stage = |st: &Step| {
+                        let ep = Epilogue {
+                            relu_in: st.relu_in,
+                            bias: st.epilogue.bias.is_some(),
+                            residual: Residual::None,
+                            relu: st.epilogue.relu,
+                        };
+                        // A separable's constants: depthwise, pointwise, bias.
+                        let ids = crate::ir::step_consts(st);
+                        let bias: &[f32] = st.epilogue.bias.map_or(&[], |b| &p.consts[b].data);
+                        (ep, (c(ids[0]), c(ids[1]), bias))
+                    };
+                    let ((e1, w1), (e2, w2)) = (stage(&stages[0]), stage(&stages[1]));
+                    let pool = &stages[2];
+                    let pep = Epilogue {
+                        relu_in: pool.relu_in,
+                        bias: false,
+                        residual: res_mode,
+                        relu: pool.epilogue.relu,
+                    };
+                    let is_max = matches!(pool.kernel, Kernel::MaxPool { .. });
+                    k::separables_pool(
+                        (&g1.window(), co1, &e1, w1),
+                        (&g2.window(), co2, &e2, w2),
+                        (&pg.window(), is_max, &pep),
+                        x,
+                        res,
+                        scratch,
+                        y,
+                    );
+                }
+                None => {
+                    // The stages one after another, each intermediate whole.
+                    let mut cur = xs[0].clone();
+                    for (n, st) in stages.iter().enumerate() {
+                        let mut scratch =
+                            vec![0f32; crate::backends::scalar::scalar_scratch(p, st)];
+                        let input = [std::mem::take(&mut cur)];
+                        if n + 1 == stages.len() {
+                            run_kernel(p, st, (&input, None), (res, res_mode), &mut scratch, y);
+                        } else {
+                            let mut out = vec![0f32; p.len(st.output)];
+                            run_kernel(
+                                p,
+                                st,
+                                (&input, None),
+                                (&[], Residual::None),
+                                &mut scratch,
+                                &mut out,
+                            );
+                            cur = out;
+                        }
                     }
                 }
             }
-        },
+        }
     }
 }

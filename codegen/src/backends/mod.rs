@@ -167,6 +167,16 @@ pub fn staged_scratch(p: &Program, stages: &[Step], scratch: impl Fn(&Step) -> u
     images + stages.iter().map(scratch).max().unwrap_or(0)
 }
 
+/// A stage's bias argument in a chain kernel's call: its next constant
+/// (packed after its weights, as [`staged_pack`] lays them out) when it has
+/// a bias, else an empty slice.
+pub fn next_bias<'t>(st: &Step, consts: &mut impl Iterator<Item = &'t TokenStream>) -> TokenStream {
+    match st.epilogue.bias {
+        Some(_) => consts.next().cloned().unwrap_or_default(),
+        None => quote!(&[]),
+    }
+}
+
 /// The constants of a streamed step run stage by stage: each stage's, in turn.
 pub fn staged_pack(b: &dyn Backend, p: &Program, stages: &[Step]) -> Vec<Vec<f32>> {
     stages.iter().flat_map(|s| b.pack(p, s)).collect()

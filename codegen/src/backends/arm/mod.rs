@@ -109,10 +109,7 @@ fn separables_pool_call(
             separable_rows(g),
         );
         let (dw, pw) = (consts.next(), consts.next());
-        let bias = match st.epilogue.bias {
-            Some(_) => consts.next().cloned().unwrap_or_default(),
-            None => quote!(&[]),
-        };
+        let bias = super::next_bias(st, &mut consts);
         quote!((&#win, #co, #rows, &#ep, (#dw, #pw, #bias)))
     };
     let (s1, s2) = (stage(&stages[0], &g1, co1), stage(&stages[1], &g2, co2));

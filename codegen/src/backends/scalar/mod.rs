@@ -192,10 +192,7 @@ pub fn scalar_call(p: &Program, step: &Step, a: &StepArgs) -> TokenStream {
                 let mut stage = |st: &Step, g: &Geom, co: usize| {
                     let (win, ep) = (window_tokens(g), epilogue_tokens(st, false));
                     let (dw, pw) = (consts.next(), consts.next());
-                    let bias = match st.epilogue.bias {
-                        Some(_) => consts.next().cloned().unwrap_or_default(),
-                        None => quote!(&[]),
-                    };
+                    let bias = super::next_bias(st, &mut consts);
                     quote!((&#win, #co, &#ep, (#dw, #pw, #bias)))
                 };
                 let (s1, s2) = (stage(&stages[0], &g1, co1), stage(&stages[1], &g2, co2));

@@ -28,7 +28,9 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch, window_tokens};
-use super::{staged_call, staged_pack, staged_scratch, Backend, KernelModule, StepArgs, Target};
+use super::{
+    next_bias, staged_call, staged_pack, staged_scratch, Backend, KernelModule, StepArgs, Target,
+};
 use crate::ir::{
     separables_pool_shapes, streamed_shortcut, Geom, Kernel, Program, SeparableShape, Step,
 };
@@ -448,18 +450,17 @@ impl X86Backend {
         a: &StepArgs,
     ) -> TokenStream {
         let isa = self.simd.isa_path();
-        let mut consts = a.consts.iter().cloned();
+        let mut consts = a.consts.iter();
         let mut params = vec![("x".to_string(), a.inputs[0].clone(), false)];
         // With a shortcut, the pooling adds the rows it wrote to the output.
         let (shortcut, in_place) = match shortcut {
             Some((conv, g, co)) => {
-                params.push(("wsc".into(), consts.next().unwrap_or_default(), false));
-                let b = if conv.epilogue.bias.is_some() {
-                    consts.next().unwrap_or_default()
-                } else {
-                    quote!(&[])
-                };
-                params.push(("biassc".into(), b, false));
+                params.push((
+                    "wsc".into(),
+                    consts.next().cloned().unwrap_or_default(),
+                    false,
+                ));
+                params.push(("biassc".into(), next_bias(conv, &mut consts), false));
                 let (win, ep) = (window_tokens(&g), epilogue_tokens(conv, false));
                 (quote!(Some((&#win, #co, &#ep, wsc, biassc))), true)
             }
@@ -475,14 +476,13 @@ impl X86Backend {
                 format_ident!("bias{k}"),
             );
             for n in [&dw, &pw] {
-                params.push((n.to_string(), consts.next().unwrap_or_default(), false));
+                params.push((
+                    n.to_string(),
+                    consts.next().cloned().unwrap_or_default(),
+                    false,
+                ));
             }
-            let b = if st.epilogue.bias.is_some() {
-                consts.next().unwrap_or_default()
-            } else {
-                quote!(&[])
-            };
-            params.push((bias.to_string(), b, false));
+            params.push((bias.to_string(), next_bias(st, &mut consts), false));
             let (win, ep) = (window_tokens(g), epilogue_tokens(st, false));
             (
                 tile,
