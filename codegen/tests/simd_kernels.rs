@@ -398,7 +398,9 @@ fn depthwise_matches_scalar() {
             let (k, stride, dil) =
                 rng.pick(&[(3, 1, 1), (3, 2, 1), (3, 1, 2), (3, 2, 2), (5, 2, 1)]);
             let same = rng.below(2) == 0;
-            let g = window(&mut rng, c, k, stride, dil, same);
+            // Up to 20 columns: interiors of one or two whole register
+            // strips plus single pixels.
+            let g = window_upto(&mut rng, c, k, stride, dil, same, 20);
             let ep = epilogue(&mut rng, false);
             let n = g.oh * g.ow * c;
             let (x, w, bias, res) = (
