@@ -185,11 +185,12 @@ macro_rules! isa_wrappers {
                 scratch: &mut [f32],
                 y: &mut [f32],
                 shortcut: Option<x86::ShortcutConv>,
+                spare: usize,
             ) {
                 // SAFETY: the caller checked the CPU.
                 unsafe {
                     x86::separables_pool::<$isa, MR1, NV1, MR2, NV2, K1, K1, K2, K2>(
-                        s1, s2, pool, x, res, scratch, y, shortcut,
+                        s1, s2, pool, x, res, scratch, y, shortcut, spare,
                     )
                 }
             }
@@ -793,19 +794,31 @@ unsafe fn run_chain(
         (&Window, bool, &Epilogue),
     ),
     (a, b, c, d): ChainIo,
-    sc: Option<x86::ShortcutConv>,
+    (sc, sp): (Option<x86::ShortcutConv>, usize),
 ) {
     // SAFETY: the caller checked the CPU.
     unsafe {
         match (isa, k) {
-            ("avx2", (3, 3)) => w2::separables_pool::<6, 2, 6, 2, 3, 3>(s1, s2, pa, a, b, c, d, sc),
-            ("avx2", (3, _)) => w2::separables_pool::<6, 2, 6, 2, 3, 1>(s1, s2, pa, a, b, c, d, sc),
-            ("avx2", (_, 3)) => w2::separables_pool::<6, 2, 6, 2, 1, 3>(s1, s2, pa, a, b, c, d, sc),
-            ("avx2", _) => w2::separables_pool::<6, 2, 6, 2, 1, 1>(s1, s2, pa, a, b, c, d, sc),
-            (_, (3, 3)) => w512::separables_pool::<6, 4, 6, 4, 3, 3>(s1, s2, pa, a, b, c, d, sc),
-            (_, (3, _)) => w512::separables_pool::<6, 4, 6, 4, 3, 1>(s1, s2, pa, a, b, c, d, sc),
-            (_, (_, 3)) => w512::separables_pool::<6, 4, 6, 4, 1, 3>(s1, s2, pa, a, b, c, d, sc),
-            _ => w512::separables_pool::<6, 4, 6, 4, 1, 1>(s1, s2, pa, a, b, c, d, sc),
+            ("avx2", (3, 3)) => {
+                w2::separables_pool::<6, 2, 6, 2, 3, 3>(s1, s2, pa, a, b, c, d, sc, sp)
+            }
+            ("avx2", (3, _)) => {
+                w2::separables_pool::<6, 2, 6, 2, 3, 1>(s1, s2, pa, a, b, c, d, sc, sp)
+            }
+            ("avx2", (_, 3)) => {
+                w2::separables_pool::<6, 2, 6, 2, 1, 3>(s1, s2, pa, a, b, c, d, sc, sp)
+            }
+            ("avx2", _) => w2::separables_pool::<6, 2, 6, 2, 1, 1>(s1, s2, pa, a, b, c, d, sc, sp),
+            (_, (3, 3)) => {
+                w512::separables_pool::<6, 4, 6, 4, 3, 3>(s1, s2, pa, a, b, c, d, sc, sp)
+            }
+            (_, (3, _)) => {
+                w512::separables_pool::<6, 4, 6, 4, 3, 1>(s1, s2, pa, a, b, c, d, sc, sp)
+            }
+            (_, (_, 3)) => {
+                w512::separables_pool::<6, 4, 6, 4, 1, 3>(s1, s2, pa, a, b, c, d, sc, sp)
+            }
+            _ => w512::separables_pool::<6, 4, 6, 4, 1, 1>(s1, s2, pa, a, b, c, d, sc, sp),
         }
     }
 }
@@ -817,7 +830,8 @@ unsafe fn run_chain(
 /// separables with stride 2 or dilation 2 or 1x1 ones, 'same' and 'valid',
 /// max and average pooling (3x3/2 'same' with the extra pad at
 /// bottom/right, 3x3/1, 2x2/2, 'valid'), residual separate and in place,
-/// and row blocks from 1 row to the whole image, so the rings wrap.
+/// and row blocks from 1 row to the whole image in rings with room for 0
+/// to 3 more blocks, so the rings wrap.
 #[test]
 fn separables_pool_matches_stages() {
     for (isa, lanes) in isas() {
@@ -840,8 +854,10 @@ fn separables_pool_matches_stages() {
             let nv = if isa == "avx2" { 2 } else { 4 };
             let (p1, p2) = (pack_stage(&st1, nv, lanes), pack_stage(&st2, nv, lanes));
             let (s1, s2) = (stage_arg(&st1, &p1), stage_arg(&st2, &p2));
-            let len =
-                scalar::separables_pool_scratch((&st1.0, st1.1, st1.2), (&g2, co2, st2.2), &pg);
+            // Rings with room for 0 to 3 more blocks.
+            let spare = rng.below(4);
+            let (b1, b2) = ((&st1.0, st1.1, st1.2), (&g2, co2, st2.2));
+            let len = scalar::separables_pool_scratch(b1, b2, &pg, spare);
             let mut scratch = vec![f32::NAN; len];
             let mut got = output(&pep, n, &res);
             // The same kernels one after another, whole images between them.
@@ -852,7 +868,7 @@ fn separables_pool_matches_stages() {
             let io = (&x[..], r, &mut scratch[..], &mut got[..]);
             // SAFETY: `isas()` checked the CPU.
             unsafe {
-                run_chain(isa, (st1.0.kh, k2), (s1, s2, pa), io, None);
+                run_chain(isa, (st1.0.kh, k2), (s1, s2, pa), io, (None, spare));
                 run_stage(isa, (&st1, &p1), &x, &mut t1);
                 run_stage(isa, (&st2, &p2), &t1, &mut t2);
                 if isa == "avx2" {
@@ -919,8 +935,9 @@ fn separables_pool_with_shortcut_matches_conv_first() {
             let (wp, bp) = (pack_gemm(&w, taps, co, nv, lanes), pad_lanes(&bias, lanes));
             let (p1, p2) = (pack_stage(&st1, nv, lanes), pack_stage(&st2, nv, lanes));
             let (s1, s2) = (stage_arg(&st1, &p1), stage_arg(&st2, &p2));
-            let len =
-                scalar::separables_pool_scratch((&g1, st1.1, st1.2), (&st2.0, co, st2.2), &pg);
+            let spare = rng.below(4);
+            let (b1, b2) = ((&g1, st1.1, st1.2), (&st2.0, co, st2.2));
+            let len = scalar::separables_pool_scratch(b1, b2, &pg, spare);
             let mut scratch = vec![f32::NAN; len];
             let n = pg.oh * pg.ow * co;
             let (mut got, mut seq) = (vec![f32::NAN; n], vec![f32::NAN; n]);
@@ -929,14 +946,15 @@ fn separables_pool_with_shortcut_matches_conv_first() {
             // SAFETY: `isas()` checked the CPU.
             unsafe {
                 let io = (&x[..], &[][..], &mut scratch[..], &mut got[..]);
-                run_chain(isa, k, (s1, s2, pa), io, Some((&g, co, &sep, &wp, &bp)));
+                let sc = Some((&g, co, &sep, &wp[..], &bp[..]));
+                run_chain(isa, k, (s1, s2, pa), io, (sc, spare));
                 if isa == "avx2" {
                     w2::conv2d::<6, 2>(&g, co, rows, &sep, &x, &wp, &bp, &[], &mut seq);
                 } else {
                     w512::conv2d::<6, 4>(&g, co, rows, &sep, &x, &wp, &bp, &[], &mut seq);
                 }
                 let io = (&x[..], &[][..], &mut scratch[..], &mut seq[..]);
-                run_chain(isa, k, (s1, s2, pa), io, None);
+                run_chain(isa, k, (s1, s2, pa), io, (None, spare));
             }
             assert!(
                 same_bits(&got, &seq),

@@ -416,7 +416,7 @@ fn separables_pool_matches_stages() {
             (neon_stage(&st1), neon_stage(&st2));
         let s1 = (&g1, co1, rows1, &e1, (&p1.dw[..], &p1.pw[..], &p1.bias[..]));
         let s2 = (&g2, co2, rows2, &e2, (&p2.dw[..], &p2.pw[..], &p2.bias[..]));
-        let len = scalar::separables_pool_scratch((&g1, co1, rows1), (&g2, co2, rows2), &pg);
+        let len = scalar::separables_pool_scratch((&g1, co1, rows1), (&g2, co2, rows2), &pg, 0);
         let mut scratch = vec![f32::NAN; len];
         let mut got = output(&pep, n, &res);
         neon::separables_pool::<MR, NV>(s1, s2, (&pg, is_max, &pep), &x, r, &mut scratch, &mut got);

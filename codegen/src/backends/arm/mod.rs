@@ -180,6 +180,7 @@ impl Backend for NeonBackend {
                     (&g1.window(), co1, separable_rows(&g1)),
                     (&g2.window(), co2, separable_rows(&g2)),
                     &pg.window(),
+                    0,
                 ),
                 None => staged_scratch(p, stages, |s| self.scratch_floats(p, s)),
             },

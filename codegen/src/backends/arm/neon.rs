@@ -964,6 +964,7 @@ pub fn separables_pool<const MR: usize, const NV: usize>(
         [(g1, co1, rows1, ep1, w1), (g2, co2, rows2, ep2, w2)],
         (pg, pep),
         (x.len(), res.len(), scratch.len(), y.len()),
+        0,
     );
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
     let yp = y.as_mut_ptr();
@@ -974,9 +975,10 @@ pub fn separables_pool<const MR: usize, const NV: usize>(
         x: x.as_ptr(),
         pool: (is_max, pep, rp, yp),
     };
+    let (s1, s2) = ((g1, co1, rows1), (g2, co2, rows2));
     // SAFETY: the lengths are checked above (the stages' blocks stay in the
     // rings and the output).
-    unsafe { stream_separables_pool(&mut stages, (g1, co1, rows1), (g2, co2, rows2), pg, scratch) };
+    unsafe { stream_separables_pool(&mut stages, s1, s2, pg, scratch, 0) };
 }
 
 /// The NEON stages of [`separables_pool`]: the first separable's window,

@@ -393,28 +393,44 @@ pub fn rows_ready(g: &Window, done: usize) -> usize {
         .map_or(0, |n| n.div_ceil(g.sh).min(g.oh))
 }
 
-/// Keeps rows `lo..end` of a ring of `row`-float rows that holds rows from
-/// `*base` on (`*base <= lo <= end`): moves them to its front and makes `lo`
-/// the new base.
+/// Makes room for `next` rows after row `end` in a ring of `row`-float rows
+/// that holds rows from `*base` on, keeping rows `lo..end` (`*base <= lo <=
+/// end`): when they do not fit behind the rows it holds, moves the kept rows
+/// to its front and makes `lo` the new base.
 #[inline(always)]
-pub fn ring_keep(ring: &mut [f32], base: &mut usize, (lo, end): (usize, usize), row: usize) {
-    if lo > *base {
+pub fn ring_keep(
+    ring: &mut [f32],
+    base: &mut usize,
+    (lo, end): (usize, usize),
+    next: usize,
+    row: usize,
+) {
+    if lo > *base && (end - *base + next) * row > ring.len() {
         ring.copy_within((lo - *base) * row..(end - *base) * row, 0);
         *base = lo;
     }
 }
 
+/// Rows of a ring that takes blocks of `rows` rows, read by a window that
+/// still needs `halo` rows before the block: the block, the halo, and room
+/// for `spare` more blocks, so that the rows the window still reads move to
+/// the ring's front once per `spare + 1` blocks instead of after every one.
+fn ring_rows(rows: usize, halo: usize, spare: usize) -> usize {
+    rows * (1 + spare) + halo
+}
+
 /// Scratch floats a `separables_pool` kernel needs: each separable's
 /// depthwise block of `rows` rows, and a ring of rows for each separable's
-/// output (a block plus the rows the next window still reads).
+/// output with room for `spare` more blocks (see [`ring_rows`]).
 pub fn separables_pool_scratch(
     (g1, co1, rows1): (&Window, usize, usize),
     (g2, co2, rows2): (&Window, usize, usize),
     pg: &Window,
+    spare: usize,
 ) -> usize {
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
-    let ring1 = (rows1 + (g2.kh - 1) * g2.dh) * g1.ow * co1;
-    let ring2 = (rows2 + (pg.kh - 1) * pg.dh) * g2.ow * co2;
+    let ring1 = ring_rows(rows1, (g2.kh - 1) * g2.dh, spare) * g1.ow * co1;
+    let ring2 = ring_rows(rows2, (pg.kh - 1) * pg.dh, spare) * g2.ow * co2;
     rows1 * g1.ow * g1.c + ring1 + rows2 * g2.ow * g2.c + ring2
 }
 
@@ -444,13 +460,14 @@ pub type CheckedStage<'a> = (&'a Window, usize, usize, &'a Epilogue, SeparableWe
 
 /// The checks every `separables_pool` kernel makes before it streams: the
 /// stages chain (each window reads the previous output), the weights,
-/// input, residual, scratch and output lengths, and no residual on the
-/// separables. Panics with the failed condition.
+/// input, residual, scratch (rings with `spare` blocks) and output lengths,
+/// and no residual on the separables. Panics with the failed condition.
 pub fn check_separables_pool(
     lanes: usize,
     [s1, s2]: [CheckedStage; 2],
     (pg, pep): (&Window, &Epilogue),
     (x, res, scratch, y): (usize, usize, usize, usize),
+    spare: usize,
 ) {
     let ((g1, co1, rows1, ..), (g2, co2, rows2, ..)) = (s1, s2);
     assert!(g2.h == g1.oh && g2.w == g1.ow && g2.c == co1);
@@ -464,7 +481,7 @@ pub fn check_separables_pool(
         assert!(ep.residual == Residual::None);
     }
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
-    assert!(scratch >= separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg));
+    assert!(scratch >= separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg, spare));
 }
 
 /// The stages of a streamed separable → separable → pooling chain, as one
@@ -505,9 +522,9 @@ pub trait SeparablesPoolStages {
 /// separable runs a block of `rows1` rows, the second every row its window
 /// can now see (in blocks of `rows2`), the pooling likewise. Each
 /// separable's output lives in a ring of rows in `scratch` (laid out as
-/// [`separables_pool_scratch`] counts it) that keeps only the rows the next
-/// window still needs; results are identical to running the three stages
-/// one after another.
+/// [`separables_pool_scratch`] counts it, with room for `spare` more
+/// blocks) that keeps only the rows the next window still needs; results
+/// are identical to running the three stages one after another.
 ///
 /// # Safety
 ///
@@ -519,12 +536,13 @@ pub unsafe fn stream_separables_pool<S: SeparablesPoolStages>(
     (g2, co2, rows2): (&Window, usize, usize),
     pg: &Window,
     scratch: &mut [f32],
+    spare: usize,
 ) {
     let (row1, row2) = (g1.ow * co1, g2.ow * co2);
     let (rows1, rows2) = (rows1.clamp(1, g1.oh.max(1)), rows2.clamp(1, g2.oh.max(1)));
-    let need = separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg);
+    let need = separables_pool_scratch((g1, co1, rows1), (g2, co2, rows2), pg, spare);
     let (s1, rest) = scratch[..need].split_at_mut(rows1 * g1.ow * g1.c);
-    let (ring1, rest) = rest.split_at_mut((rows1 + (g2.kh - 1) * g2.dh) * row1);
+    let (ring1, rest) = rest.split_at_mut(ring_rows(rows1, (g2.kh - 1) * g2.dh, spare) * row1);
     let (s2, ring2) = rest.split_at_mut(rows2 * g2.ow * g2.c);
     // Rows done per stage, and the first row each ring holds.
     let (mut a, mut b, mut c) = (0usize, 0usize, 0usize);
@@ -533,8 +551,8 @@ pub unsafe fn stream_separables_pool<S: SeparablesPoolStages>(
         if a < g1.oh {
             // Keep the rows the second separable still reads.
             let lo = (b * g2.sh).saturating_sub(g2.pt).min(a);
-            ring_keep(ring1, &mut base1, (lo, a), row1);
             let nr = rows1.min(g1.oh - a);
+            ring_keep(ring1, &mut base1, (lo, a), nr, row1);
             // SAFETY: the caller's promise.
             unsafe { stages.first((a, nr), s1, &mut ring1[(a - base1) * row1..]) };
             a += nr;
@@ -542,8 +560,8 @@ pub unsafe fn stream_separables_pool<S: SeparablesPoolStages>(
         let ready = rows_ready(g2, a);
         while b < ready {
             let lo = (c * pg.sh).saturating_sub(pg.pt).min(b);
-            ring_keep(ring2, &mut base2, (lo, b), row2);
             let nr = rows2.min(ready - b);
+            ring_keep(ring2, &mut base2, (lo, b), nr, row2);
             let g = rows_from(g2, base1);
             let out = &mut ring2[(b - base2) * row2..];
             // SAFETY: the caller's promise.
@@ -638,6 +656,7 @@ pub fn separables_pool(
         [(g1, co1, 1, s1.2, s1.3), (g2, co2, 1, s2.2, s2.3)],
         (pg, pep),
         (x.len(), res.len(), scratch.len(), y.len()),
+        0,
     );
     let mut stages = ScalarStages {
         s1,
@@ -647,7 +666,7 @@ pub fn separables_pool(
         y,
     };
     // SAFETY: the scalar stages are safe code.
-    unsafe { stream_separables_pool(&mut stages, (g1, co1, 1), (g2, co2, 1), pg, scratch) };
+    unsafe { stream_separables_pool(&mut stages, (g1, co1, 1), (g2, co2, 1), pg, scratch, 0) };
 }
 
 /// Whether the x86 `conv1x1` kernel reads the image as it is (stride 1: its

@@ -220,6 +220,7 @@ pub fn scalar_scratch(p: &Program, step: &Step) -> usize {
                 (&g1.window(), co1, 1),
                 (&g2.window(), co2, 1),
                 &pg.window(),
+                0,
             ),
             None => super::staged_scratch(p, stages, |s| scalar_scratch(p, s)),
         },

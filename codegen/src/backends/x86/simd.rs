@@ -916,7 +916,8 @@ pub type ShortcutConv<'a> = (&'a Window, usize, &'a Epilogue, &'a [f32], &'a [f3
 /// separable, separable, max-pool + residual) streamed by rows with
 /// [`stream_separables_pool`]: each separable's output lives in a ring of a
 /// few rows in `scratch` (see [`super::scalar::separables_pool_scratch`]; blocks of `rows`
-/// rows, as [`separable`] takes them) and is consumed while in cache,
+/// rows, as [`separable`] takes them, with room for `spare` more blocks)
+/// and is consumed while in cache,
 /// instead of going through whole images. Residual (separate or in place)
 /// and ReLU of the pooling as in [`pool`]; results are identical to running
 /// the three kernels one after another. With a `shortcut` (the pooling's
@@ -950,6 +951,7 @@ pub unsafe fn separables_pool<
     scratch: &mut [f32],
     y: &mut [f32],
     shortcut: Option<ShortcutConv>,
+    spare: usize,
 ) {
     assert!(g1.kh == KH1 && g1.kw == KW1 && g2.kh == KH2 && g2.kw == KW2);
     if let Some((g, co, ep, w, bias)) = shortcut {
@@ -963,6 +965,7 @@ pub unsafe fn separables_pool<
         [(g1, co1, rows1, ep1, w1), (g2, co2, rows2, ep2, w2)],
         (pg, pep),
         (x.len(), res.len(), scratch.len(), y.len()),
+        spare,
     );
     let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
     let (e1, e2) = (separable_epilogues(ep1), separable_epilogues(ep2));
@@ -976,9 +979,10 @@ pub unsafe fn separables_pool<
         shortcut: shortcut.map(|(g, co, ep, w, b)| (g, co, ep, w.as_ptr(), b.as_ptr())),
         isa: core::marker::PhantomData,
     };
+    let (s1, s2) = ((g1, co1, rows1), (g2, co2, rows2));
     // SAFETY: the lengths are checked above (the stages' blocks stay in
     // the rings and the output); the ISA is the caller's promise.
-    unsafe { stream_separables_pool(&mut stages, (g1, co1, rows1), (g2, co2, rows2), pg, scratch) };
+    unsafe { stream_separables_pool(&mut stages, s1, s2, pg, scratch, spare) };
 }
 
 /// The x86 stages of [`separables_pool`]: each separable's window (the
