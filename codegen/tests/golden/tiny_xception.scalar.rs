@@ -870,12 +870,13 @@ mod kernels {
                 *base = lo;
             }
         }
-        /// Rows of a ring that takes blocks of `rows` rows, read by a window that
-        /// still needs `halo` rows before the block: the block, the halo, and room
-        /// for `spare` more blocks, so that the rows the window still reads move to
-        /// the ring's front once per `spare + 1` blocks instead of after every one.
-        fn ring_rows(rows: usize, halo: usize, spare: usize) -> usize {
-            rows * (1 + spare) + halo
+        /// Rows of a ring that takes blocks of `rows` of an image's `oh` rows, read
+        /// by a window that still needs `halo` rows before the block: the block, the
+        /// halo, and room for `spare` more blocks, so that the rows the window still
+        /// reads move to the ring's front once per `spare + 1` blocks instead of
+        /// after every one; never more room than the whole image needs.
+        fn ring_rows(rows: usize, halo: usize, spare: usize, oh: usize) -> usize {
+            (rows * (1 + spare) + halo).min((rows + halo).max(oh))
         }
         /// Scratch floats a `separables_pool` kernel needs: each separable's
         /// depthwise block of `rows` rows, and a ring of rows for each separable's
@@ -887,8 +888,10 @@ mod kernels {
             spare: usize,
         ) -> usize {
             let (rows1, rows2) = (rows1.min(g1.oh), rows2.min(g2.oh));
-            let ring1 = ring_rows(rows1, (g2.kh - 1) * g2.dh, spare) * g1.ow * co1;
-            let ring2 = ring_rows(rows2, (pg.kh - 1) * pg.dh, spare) * g2.ow * co2;
+            let ring1 = ring_rows(rows1, (g2.kh - 1) * g2.dh, spare, g1.oh) * g1.ow
+                * co1;
+            let ring2 = ring_rows(rows2, (pg.kh - 1) * pg.dh, spare, g2.oh) * g2.ow
+                * co2;
             rows1 * g1.ow * g1.c + ring1 + rows2 * g2.ow * g2.c + ring2
         }
         /// The two stages' epilogues of a separable convolution as the SIMD kernels
@@ -1018,8 +1021,8 @@ mod kernels {
                 spare,
             );
             let (s1, rest) = scratch[..need].split_at_mut(rows1 * g1.ow * g1.c);
-            let (ring1, rest) = rest
-                .split_at_mut(ring_rows(rows1, (g2.kh - 1) * g2.dh, spare) * row1);
+            let ring1_rows = ring_rows(rows1, (g2.kh - 1) * g2.dh, spare, g1.oh);
+            let (ring1, rest) = rest.split_at_mut(ring1_rows * row1);
             let (s2, ring2) = rest.split_at_mut(rows2 * g2.ow * g2.c);
             let (mut a, mut b, mut c) = (0usize, 0usize, 0usize);
             let (mut base1, mut base2) = (0usize, 0usize);
