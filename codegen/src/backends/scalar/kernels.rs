@@ -422,7 +422,8 @@ fn ring_rows(rows: usize, halo: usize, spare: usize, oh: usize) -> usize {
 
 /// Scratch floats a `separables_pool` kernel needs: each separable's
 /// depthwise block of `rows` rows, and a ring of rows for each separable's
-/// output with room for `spare` more blocks (see [`ring_rows`]).
+/// output with room for `spare` more blocks (never more than its whole
+/// image needs).
 pub fn separables_pool_scratch(
     (g1, co1, rows1): (&Window, usize, usize),
     (g2, co2, rows2): (&Window, usize, usize),
