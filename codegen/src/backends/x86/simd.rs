@@ -915,10 +915,10 @@ pub type ShortcutConv<'a> = (&'a Window, usize, &'a Epilogue, &'a [f32], &'a [f3
 /// Two separable convolutions and a pooling (Xception's pooled block:
 /// separable, separable, max-pool + residual) streamed by rows with
 /// [`stream_separables_pool`]: each separable's output lives in a ring of a
-/// few rows in `scratch` (see [`super::scalar::separables_pool_scratch`]; blocks of `rows`
-/// rows, as [`separable`] takes them, with room for `spare` more blocks)
-/// and is consumed while in cache,
-/// instead of going through whole images. Residual (separate or in place)
+/// few rows in `scratch` (see [`super::scalar::separables_pool_scratch`];
+/// blocks of `rows` rows, as [`separable`] takes them, with room for `spare`
+/// more blocks) and is consumed while in cache, instead of going through
+/// whole images. Residual (separate or in place)
 /// and ReLU of the pooling as in [`pool`]; results are identical to running
 /// the three kernels one after another. With a `shortcut` (the pooling's
 /// residual then in place), each group of output rows is first written by
