@@ -143,7 +143,7 @@ impl Simd {
     /// 1024 goes unblocked: the 6x2 tile reads only 64 B of weights per
     /// step, which L2 keeps up with, and the partial sums stay in registers
     /// (the middle flow's steps 2-3% faster than with 512-deep blocks in
-    /// per-step A/Bs of the model; the isolated GEMM 27%).
+    /// per-step A/Bs of the model, in both orders).
     pub fn kc(self, tile: Tile) -> usize {
         match self {
             Simd::Avx2 => 1024,
