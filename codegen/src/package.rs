@@ -126,14 +126,12 @@ fn main() {
         *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
     }
     let input: &[f32; MODEL::INPUT_LEN] = input.as_slice().try_into().expect("length checked");
-    if !MODEL::cpu_supported() {
-        eprintln!(
-            "this model was compiled for target `{}`, which this CPU does not support",
-            MODEL::TARGET
-        );
+    let mut arena = MODEL::Arena::boxed();
+    let mut output = [0f32; MODEL::OUTPUT_LEN];
+    if let Err(e) = MODEL::try_infer(&mut arena, input, &mut output) {
+        eprintln!("{e}");
         std::process::exit(3);
     }
-    let mut arena = MODEL::Arena::boxed();
     if let Some(n) = args[3].strip_prefix("profile:") {
         let runs: usize = n.parse().unwrap_or(10).max(1);
         let mut times = vec![Vec::with_capacity(runs); MODEL::STEPS];
@@ -153,8 +151,6 @@ fn main() {
         return;
     }
     let runs: usize = args[3].parse().unwrap_or(10).max(1);
-    let mut output = [0f32; MODEL::OUTPUT_LEN];
-    MODEL::infer(&mut arena, input, &mut output);
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();

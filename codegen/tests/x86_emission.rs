@@ -54,8 +54,13 @@ fn avx512_source_checks_the_cpu_and_uses_simd_kernels() {
     let run_step = src.split("pub fn run_step").nth(1).expect("run_step");
     let body = &run_step[..run_step.find("match i").expect("dispatch")];
     assert!(
-        body.contains("cpu_supported()"),
+        body.contains("cpu_supported()") && body.contains("xcc_runtime::UnsupportedCpu"),
         "run_step asserts the CPU check"
+    );
+    let try_infer = src.split("pub fn try_infer").nth(1).expect("try_infer");
+    assert!(
+        squash(try_infer).contains("returnErr(xcc_runtime::UnsupportedCpu{target:TARGET,});"),
+        "try_infer returns the CPU error"
     );
     assert!(
         src.contains("#[target_feature(enable = \"avx512f,avx512vl,avx512bw,avx512dq,avx2,fma\")]")
@@ -78,6 +83,8 @@ fn avx2_source_uses_avx2_kernels() {
 fn scalar_source_has_no_cpu_assertion() {
     let src = tiny_source(Target::Scalar);
     assert!(src.contains("pub fn cpu_supported() -> bool {\n    true\n}"));
-    assert!(!src.contains("which this CPU does not support"));
+    let run_step = src.split("pub fn run_step").nth(1).expect("run_step");
+    let body = &run_step[..run_step.find("match i").expect("dispatch")];
+    assert!(!body.contains("panic!"), "no CPU assertion in run_step");
     assert!(!src.contains("target_feature"));
 }

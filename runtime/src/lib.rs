@@ -77,6 +77,26 @@ impl<const N: usize> Default for Arena<N> {
     }
 }
 
+/// The error of a generated model's `try_infer` on a CPU that lacks the
+/// instruction set the model was compiled for (`TARGET`, e.g. `avx512`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsupportedCpu {
+    /// The model's target, as in its `TARGET` constant.
+    pub target: &'static str,
+}
+
+impl core::fmt::Display for UnsupportedCpu {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "this model was compiled for target `{}`, which this CPU does not support",
+            self.target
+        )
+    }
+}
+
+impl core::error::Error for UnsupportedCpu {}
+
 /// Views an embedded little-endian weight blob as `f32`.
 ///
 /// The blob's length must be a multiple of 4; generated code only passes blobs
@@ -164,6 +184,29 @@ mod tests {
     fn weights_view_is_little_endian_f32() {
         static BLOB: Aligned64<[u8; 8]> = Aligned64([0, 0, 128, 63, 0, 0, 0, 192]);
         assert_eq!(weights_f32(&BLOB), &[1.0, -2.0]);
+    }
+
+    #[test]
+    fn unsupported_cpu_names_the_target() {
+        use core::fmt::Write;
+        struct Buf([u8; 96], usize);
+        impl Write for Buf {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                let end = self.1 + s.len();
+                self.0
+                    .get_mut(self.1..end)
+                    .ok_or(core::fmt::Error)?
+                    .copy_from_slice(s.as_bytes());
+                self.1 = end;
+                Ok(())
+            }
+        }
+        let mut buf = Buf([0; 96], 0);
+        write!(buf, "{}", UnsupportedCpu { target: "avx512" }).unwrap();
+        assert_eq!(
+            core::str::from_utf8(&buf.0[..buf.1]).unwrap(),
+            "this model was compiled for target `avx512`, which this CPU does not support"
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn weights() -> &'static [f32] {
     xcc_runtime::weights_f32(&WEIGHT_BLOB)
 }
 /// Runs the whole model: `input` (NHWC, f32) to `output`. Allocates nothing.
-/// Panics when `!cpu_supported()`.
+/// Panics when `!cpu_supported()`; [`try_infer`] returns an error instead.
 pub fn infer(
     arena: &mut Arena,
     input: &[f32; INPUT_LEN],
@@ -71,8 +71,25 @@ pub fn infer(
     }
     read_output(arena, output);
 }
+/// As [`infer`], but on a CPU without the model's instruction set
+/// (`!cpu_supported()`) it returns [`xcc_runtime::UnsupportedCpu`] and
+/// leaves `arena` and `output` untouched.
+pub fn try_infer(
+    arena: &mut Arena,
+    input: &[f32; INPUT_LEN],
+    output: &mut [f32; OUTPUT_LEN],
+) -> Result<(), xcc_runtime::UnsupportedCpu> {
+    if !cpu_supported() {
+        return Err(xcc_runtime::UnsupportedCpu {
+            target: TARGET,
+        });
+    }
+    infer(arena, input, output);
+    Ok(())
+}
 /// Whether this CPU runs the instruction set the model was compiled for
-/// (`TARGET`). `infer` and `run_step` panic when it does not. Compiled with
+/// (`TARGET`). `infer` and `run_step` panic when it does not, `try_infer`
+/// returns an error. Compiled with
 /// the target's features enabled (`-C target-cpu=...`, `-C target-feature=...`),
 /// this is a constant and the check folds away.
 pub fn cpu_supported() -> bool {
