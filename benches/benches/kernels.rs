@@ -249,7 +249,7 @@ fn pointwise(c: &mut Criterion) {
 }
 
 /// The fused separable convolution of the middle flow, by blocks of rows
-/// (the backend picks 10 rows: two blocks within 576 KiB of depthwise output).
+/// (the backend picks 19 rows: one block within 1100 KiB of depthwise output).
 fn separable(c: &mut Criterion) {
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
     unsafe fn sep512(
