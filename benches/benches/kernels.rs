@@ -14,7 +14,7 @@ use xcc_codegen::backends::kernels::scalar::{
     conv1x1_scratch, winograd_scratch, Epilogue, Residual, Window,
 };
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
-use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pack_winograd, pad_lanes, Simd, Tile};
+use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pack_winograd, pad_lanes, GEMM_KC};
 
 /// Bias and ReLU, as most Xception layers.
 const EP: Epilogue = Epilogue {
@@ -225,10 +225,8 @@ fn pointwise(c: &mut Criterion) {
             }
             let (m, n) = if m == 0 { (mr, nv * lanes) } else { (m, n) };
             // Unblocked, and the models' blocks when they split `k`.
-            let simd = if is512 { Simd::Avx512 } else { Simd::Avx2 };
-            let blocked = simd.kc(Tile { mr: 1, nv });
-            let kcs = if blocked < k {
-                vec![k, blocked]
+            let kcs = if GEMM_KC < k {
+                vec![k, GEMM_KC]
             } else {
                 vec![k]
             };
@@ -259,7 +257,7 @@ fn separable(c: &mut Criterion) {
         s: &mut [f32],
         y: &mut [f32],
     ) {
-        let blocking = (rows, Simd::Avx512.kc(Simd::Avx512.tile()));
+        let blocking = (rows, GEMM_KC);
         // SAFETY: the caller checked the CPU.
         unsafe {
             x86::separable::<avx512::Avx512, 6, 4, 3, 3>(
@@ -285,7 +283,7 @@ fn separable(c: &mut Criterion) {
         s: &mut [f32],
         y: &mut [f32],
     ) {
-        let blocking = (rows, Simd::Avx2.kc(Simd::Avx2.tile()));
+        let blocking = (rows, GEMM_KC);
         // SAFETY: the caller checked the CPU.
         unsafe {
             x86::separable::<avx2::Avx2, 6, 2, 3, 3>(
@@ -501,7 +499,7 @@ fn shortcut(c: &mut Criterion) {
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
     unsafe fn gemm(x: &[f32], w: &[f32], b: &[f32], s: &mut [f32], y: &mut [f32]) {
         let g = &CONV2D_3;
-        let kc = Simd::Avx512.kc(Simd::Avx512.tile());
+        let kc = GEMM_KC;
         // SAFETY: the caller checked the CPU.
         unsafe { x86::conv1x1::<avx512::Avx512, 6, 4>(g, 1024, kc, &EP, x, w, b, &[], s, y) }
     }

@@ -136,21 +136,6 @@ impl Simd {
         }
     }
 
-    /// The GEMM's block of `k` for a tile. AVX-512: a panel's block (`kc`
-    /// rows of `nv` vectors) takes 32 KiB, two thirds of a 48 KiB L1, and
-    /// stays there across the row tiles (128 for 6x4; 256 and 728 measured
-    /// 3-4% slower on the middle flow). AVX2: 1024, so Xception's `k` up to
-    /// 1024 goes unblocked: the 6x2 tile reads only 64 B of weights per
-    /// step, which L2 keeps up with, and the partial sums stay in registers
-    /// (the middle flow's steps 2-3% faster than with 512-deep blocks in
-    /// per-step A/Bs of the model, in both orders).
-    pub fn kc(self, tile: Tile) -> usize {
-        match self {
-            Simd::Avx2 => 1024,
-            Simd::Avx512 => 32 * 1024 / (4 * tile.nv * self.lanes()),
-        }
-    }
-
     fn target(self) -> Target {
         match self {
             Simd::Avx2 => Target::Avx2,
@@ -318,6 +303,18 @@ pub fn pad_lanes(v: &[f32], lanes: usize) -> Vec<f32> {
     out.resize(v.len().div_ceil(lanes) * lanes, 0.0);
     out
 }
+
+/// The GEMM's block of `k`, both ISAs: 1024, so Xception's `k` up to 1024
+/// goes unblocked and the partial sums stay in registers (1536 splits in
+/// two). AVX-512, interleaved whole-model rounds: on the AMD Zen 4 machine
+/// (32 KiB L1d) the model ran 3.3% faster than with 128-deep blocks (a
+/// 32 KiB panel block, 16 of 16 rounds; the middle flow's steps 3-6%), 256,
+/// 512 and 2048 measured 1-2% slower than 1024, 48-96 slower than 128; on
+/// Zen 5 (48 KiB L1d) 128 and 1024 were within noise; only the earlier
+/// Intel guest had measured 128 3-4% faster on the middle flow. AVX2: the
+/// 6x2 tile reads only 64 B of weights per step, which L2 keeps up with (the
+/// middle flow 2-3% faster than with 512-deep blocks).
+pub const GEMM_KC: usize = 1024;
 
 /// Bytes of depthwise output a fused separable block aims at: the block is
 /// consumed by the GEMM while it is in L2 (with the weight panel in use).
@@ -521,8 +518,7 @@ impl X86Backend {
         let (rows1, rows2, spare) = streamed_rows((&g1, co1), (&g2, co2));
         let mut stage = |k: usize, g: &Geom, co: usize, rows: usize| {
             let st = &stages[k];
-            let tile = self.simd.tile_for(co);
-            let kc = self.simd.kc(tile);
+            let (tile, kc) = (self.simd.tile_for(co), GEMM_KC);
             let (dw, pw, bias) = (
                 format_ident!("dw{k}"),
                 format_ident!("pw{k}"),
@@ -668,9 +664,8 @@ impl Backend for X86Backend {
         match (plan(step, self.simd.lanes()), &step.kernel) {
             (Plan::Separable, &Kernel::Separable { g, cout, .. }) => {
                 let win = window_tokens(&g);
-                let tile = self.simd.tile_for(cout);
-                let Tile { mr, nv } = tile;
-                let (rows, kc) = (separable_rows(&g), self.simd.kc(tile));
+                let Tile { mr, nv } = self.simd.tile_for(cout);
+                let (rows, kc) = (separable_rows(&g), GEMM_KC);
                 let (kh, kw) = (g.kh, g.kw);
                 let mut params = io(&[c(0), c(1)]);
                 params.push(("scratch", scratch.clone(), true));
@@ -707,8 +702,7 @@ impl Backend for X86Backend {
             }
             (Plan::Conv1x1, &Kernel::Conv { g, cout, .. }) => {
                 let win = window_tokens(&g);
-                let tile = self.simd.tile_for(cout);
-                let (Tile { mr, nv }, kc) = (tile, self.simd.kc(tile));
+                let (Tile { mr, nv }, kc) = (self.simd.tile_for(cout), GEMM_KC);
                 let mut params = io(&[c(0)]);
                 params.push(("scratch", scratch.clone(), true));
                 params.push(("y", y.clone(), true));
@@ -737,9 +731,7 @@ impl Backend for X86Backend {
                 )
             }
             (Plan::Dense, &Kernel::Dense { cin, cout, .. }) => {
-                let tile = self.simd.tile_for(cout);
-                let Tile { mr, nv } = tile;
-                let kc = self.simd.kc(tile);
+                let (Tile { mr, nv }, kc) = (self.simd.tile_for(cout), GEMM_KC);
                 let mut params = io(&[c(0)]);
                 params.push(("y", y.clone(), true));
                 self.wrap(
