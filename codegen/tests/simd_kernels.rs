@@ -399,8 +399,9 @@ fn depthwise_matches_scalar() {
             let (k, stride, dil) =
                 rng.pick(&[(3, 1, 1), (3, 2, 1), (3, 1, 2), (3, 2, 2), (5, 2, 1)]);
             let same = rng.below(2) == 0;
-            // Up to 20 columns: interiors of one or two whole register
-            // strips plus single pixels.
+            // Up to 20 columns: interiors of up to four whole register
+            // strips plus single pixels; heights both odd and even, so row
+            // pairs and a last single row.
             let g = window_upto(&mut rng, c, k, stride, dil, same, 20);
             let ep = epilogue(&mut rng, false);
             let n = g.oh * g.ow * c;

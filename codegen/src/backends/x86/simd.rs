@@ -569,13 +569,22 @@ fn row_inside(g: &Window, oy: usize) -> bool {
     oy * g.sh >= g.pt && oy * g.sh + (g.kh - 1) * g.dh < g.h + g.pt
 }
 
-/// Output pixels a depthwise register strip computes together: with stride
-/// 1 neighbouring pixels share input vectors, loaded (and ReLU'd) once. The
-/// depthwise waits on its loads (inputs from L2), so wider strips, with
-/// fewer loads per FMA, pay: 8 against 4 measured 0.84x on the middle
-/// flow's depthwise and 0.90x on block 2's (AVX-512), 0.97x and 0.99x on
-/// AVX2; 16 spilled registers (1.15x and 1.34x).
-const DW_STRIP: usize = 8;
+/// Output pixels per row of a depthwise register strip: with stride 1
+/// neighbouring pixels share input vectors, loaded (and ReLU'd) once. The
+/// depthwise waits on its loads (inputs from L2), so strips with fewer loads
+/// per FMA pay. See [`DW_ROWS`] for the strip's shape.
+const DW_STRIP: usize = 4;
+
+/// Output rows of a depthwise register strip: rows whose taps overlap load
+/// the shared input rows once, so a 4x2 strip of a 3x3 kernel loads 24
+/// input vectors for 72 FMAs where an 8x1 strip loads 30. On the AMD Zen 4
+/// machine (criterion `kernels -- depthwise`, run side by side) the middle
+/// flow's depthwise went from 54-60 to 67-70 GFLOP/s on AVX-512 and from
+/// 47-52 to 54-59 on AVX2, block 2's from memory about equal; 8x2, 4x4 and
+/// 2x4 strips measured slower on AVX2 (spills at 16 registers), 4x3 slower
+/// on AVX2 and within noise on AVX-512. On the earlier Intel guest, 8x1
+/// had measured 0.84x the time of 4x1 on the middle flow.
+const DW_ROWS: usize = 2;
 
 /// How many pixels ahead the depthwise prefetches its input.
 const DW_AHEAD: usize = 8;
@@ -585,14 +594,15 @@ const DW_AHEAD: usize = 8;
 /// instructions measured 1-2% slower.
 const DW_PREFETCH_BYTES: usize = 2 << 20;
 
-/// `P` depthwise output pixels `ox0..ox0 + P` of row `oy`, one channel vector
-/// (`n` valid lanes; `x`, `res` and `out` already offset to it), with the
-/// epilogue. `rows_ok` / `cols_ok` promise every vertical / horizontal tap is
-/// inside the input. `out` and `res` point at pixel 0 of the row, pixels
-/// `ldo` floats apart.
+/// `P` depthwise output pixels `ox0..ox0 + P` of rows `oy..oy + R`, one
+/// channel vector (`n` valid lanes; `x`, `res` and `out` already offset to
+/// it), with the epilogue. `rows_ok` / `cols_ok` promise every vertical /
+/// horizontal tap of those rows is inside the input. `out` and `res` point at
+/// pixel 0 of row `oy`, pixels `ld.0` and rows `ld.1` floats apart. The rows
+/// share the input rows their taps overlap on, loaded once.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn dw_strip<I: Isa, const KH: usize, const KW: usize, const P: usize>(
+unsafe fn dw_strip<I: Isa, const KH: usize, const KW: usize, const P: usize, const R: usize>(
     g: &Window,
     ep: &Epilogue,
     (wv, bv): (&[[I::V; KW]; KH], I::V),
@@ -602,50 +612,54 @@ unsafe fn dw_strip<I: Isa, const KH: usize, const KW: usize, const P: usize>(
     x: *const f32,
     res: *const f32,
     out: *mut f32,
-    ldo: usize,
+    (ldo, ldr): (usize, usize),
 ) {
     // SAFETY: the caller guarantees the input image at `x`, `n` lanes per
     // pixel at `out` and `res`, and the ISA; taps outside the image are
     // skipped unless promised inside.
     unsafe {
         // An image larger than L2 comes from L3: the bottom tap row is new
-        // to this output row (the others were read by the previous one), so
+        // to the last output row (the others were read by earlier ones), so
         // fetch its pixels `DW_AHEAD` ahead into L2.
         if g.h * g.w * g.c * 4 > DW_PREFETCH_BYTES {
-            let iy = (oy * g.sh + (KH - 1) * g.dh).wrapping_sub(g.pt);
+            let iy = ((oy + R - 1) * g.sh + (KH - 1) * g.dh).wrapping_sub(g.pt);
             for p in 0..P {
                 let ix = ((ox0 + p + DW_AHEAD) * g.sw + (KW - 1) * g.dw).wrapping_sub(g.pl);
                 I::prefetch(x.wrapping_add((iy * g.w + ix) * g.c));
             }
         }
-        let mut acc = [I::zero(); P];
-        for (ky, wrow) in wv.iter().enumerate() {
-            let iy = (oy * g.sh + ky * g.dh).wrapping_sub(g.pt);
-            if !rows_ok && iy >= g.h {
-                continue;
-            }
-            let xr = x.add(iy * g.w * g.c);
-            for (kx, &wk) in wrow.iter().enumerate() {
-                for (p, a) in acc.iter_mut().enumerate() {
-                    let ix = ((ox0 + p) * g.sw + kx * g.dw).wrapping_sub(g.pl);
-                    if !cols_ok && ix >= g.w {
-                        continue;
+        let mut acc = [[I::zero(); P]; R];
+        for (r, racc) in acc.iter_mut().enumerate() {
+            for (ky, wrow) in wv.iter().enumerate() {
+                let iy = ((oy + r) * g.sh + ky * g.dh).wrapping_sub(g.pt);
+                if !rows_ok && iy >= g.h {
+                    continue;
+                }
+                let xr = x.add(iy * g.w * g.c);
+                for (kx, &wk) in wrow.iter().enumerate() {
+                    for (p, a) in racc.iter_mut().enumerate() {
+                        let ix = ((ox0 + p) * g.sw + kx * g.dw).wrapping_sub(g.pl);
+                        if !cols_ok && ix >= g.w {
+                            continue;
+                        }
+                        let v = relu_if::<I>(ep.relu_in, load_upto::<I>(xr.add(ix * g.c), n));
+                        *a = I::fmadd(v, wk, *a);
                     }
-                    let v = relu_if::<I>(ep.relu_in, load_upto::<I>(xr.add(ix * g.c), n));
-                    *a = I::fmadd(v, wk, *a);
                 }
             }
         }
-        for (p, &a) in acc.iter().enumerate() {
-            let o = (ox0 + p) * ldo;
-            let mut t = a;
-            if ep.bias {
-                t = I::add(t, bv);
+        for (r, racc) in acc.iter().enumerate() {
+            for (p, &a) in racc.iter().enumerate() {
+                let o = r * ldr + (ox0 + p) * ldo;
+                let mut t = a;
+                if ep.bias {
+                    t = I::add(t, bv);
+                }
+                if ep.residual == Residual::Separate {
+                    t = I::add(t, load_upto::<I>(res.add(o), n));
+                }
+                store_upto::<I>(out.add(o), relu_if::<I>(ep.relu, t), n);
             }
-            if ep.residual == Residual::Separate {
-                t = I::add(t, load_upto::<I>(res.add(o), n));
-            }
-            store_upto::<I>(out.add(o), relu_if::<I>(ep.relu, t), n);
         }
     }
 }
@@ -654,13 +668,13 @@ unsafe fn dw_strip<I: Isa, const KH: usize, const KW: usize, const P: usize>(
 /// residual and output (both at pixel 0 of the output row).
 type DwIo = (*const f32, *const f32, *const f32, *const f32, *mut f32);
 
-/// `P` depthwise output pixels `ox0..ox0 + P` of row `oy`, every channel
-/// vector in turn: a vector's weights come from L1 into registers once per
+/// `P` depthwise output pixels `ox0..ox0 + P` of rows `oy..oy + R`, every
+/// channel vector in turn: a vector's weights come from L1 into registers once per
 /// pixel group, and the pixels' input and output are read and written
 /// whole, so the image streams through the cache in order. `ok` as in
 /// [`dw_strip`].
 #[inline(always)]
-unsafe fn dw_pixels<I: Isa, const KH: usize, const KW: usize, const P: usize>(
+unsafe fn dw_pixels<I: Isa, const KH: usize, const KW: usize, const P: usize, const R: usize>(
     g: &Window,
     ep: &Epilogue,
     at: (usize, usize),
@@ -686,7 +700,7 @@ unsafe fn dw_pixels<I: Isa, const KH: usize, const KW: usize, const P: usize>(
             } else {
                 I::zero()
             };
-            dw_strip::<I, KH, KW, P>(
+            dw_strip::<I, KH, KW, P, R>(
                 g,
                 ep,
                 (&wv, bv),
@@ -696,7 +710,7 @@ unsafe fn dw_pixels<I: Isa, const KH: usize, const KW: usize, const P: usize>(
                 x.add(cv),
                 res.wrapping_add(cv),
                 out.add(cv),
-                g.c,
+                (g.c, g.ow * g.c),
             );
         }
     }
@@ -722,27 +736,50 @@ unsafe fn dw_rows<I: Isa, const KH: usize, const KW: usize>(
     // bias, `nr` rows of `ow` pixels of `c` floats at `out` (and `res`), and
     // the ISA.
     unsafe {
+        let ldr = g.ow * g.c;
+        let groups = nr / DW_ROWS;
+        for q in 0..groups {
+            let r = q * DW_ROWS;
+            let oy = r0 + r;
+            let rows_ok = row_inside(g, oy) && row_inside(g, oy + DW_ROWS - 1);
+            let io = (x, w, bias, res.wrapping_add(r * ldr), out.add(r * ldr));
+            dw_row::<I, KH, KW, DW_ROWS>(g, ep, (oy, rows_ok), io);
+        }
+        for r in groups * DW_ROWS..nr {
+            let oy = r0 + r;
+            let io = (x, w, bias, res.wrapping_add(r * ldr), out.add(r * ldr));
+            dw_row::<I, KH, KW, 1>(g, ep, (oy, row_inside(g, oy)), io);
+        }
+    }
+}
+
+/// Depthwise output rows `oy..oy + R` (`io` at pixel 0 of row `oy`): borders
+/// one pixel at a time, the interior in strips of [`DW_STRIP`] pixels.
+/// `rows_ok` promises every vertical tap of the rows is inside the input.
+#[inline(always)]
+unsafe fn dw_row<I: Isa, const KH: usize, const KW: usize, const R: usize>(
+    g: &Window,
+    ep: &Epilogue,
+    (oy, rows_ok): (usize, bool),
+    io: DwIo,
+) {
+    // SAFETY: as `dw_rows`, for these rows.
+    unsafe {
         let (lo, hi) = interior(g.w, g.ow, KW, g.sw, g.dw, g.pl);
         let strips = (hi - lo) / DW_STRIP;
-        let ldr = g.ow * g.c;
-        for r in 0..nr {
-            let oy = r0 + r;
-            let rows_ok = row_inside(g, oy);
-            let io = (x, w, bias, res.wrapping_add(r * ldr), out.add(r * ldr));
-            for ox in (0..lo).chain(hi..g.ow) {
-                dw_pixels::<I, KH, KW, 1>(g, ep, (oy, ox), (rows_ok, false), io);
+        for ox in (0..lo).chain(hi..g.ow) {
+            dw_pixels::<I, KH, KW, 1, R>(g, ep, (oy, ox), (rows_ok, false), io);
+        }
+        for s in 0..strips {
+            let at = (oy, lo + s * DW_STRIP);
+            if rows_ok {
+                dw_pixels::<I, KH, KW, DW_STRIP, R>(g, ep, at, (true, true), io);
+            } else {
+                dw_pixels::<I, KH, KW, DW_STRIP, R>(g, ep, at, (false, true), io);
             }
-            for s in 0..strips {
-                let at = (oy, lo + s * DW_STRIP);
-                if rows_ok {
-                    dw_pixels::<I, KH, KW, DW_STRIP>(g, ep, at, (true, true), io);
-                } else {
-                    dw_pixels::<I, KH, KW, DW_STRIP>(g, ep, at, (false, true), io);
-                }
-            }
-            for ox in lo + strips * DW_STRIP..hi {
-                dw_pixels::<I, KH, KW, 1>(g, ep, (oy, ox), (rows_ok, true), io);
-            }
+        }
+        for ox in lo + strips * DW_STRIP..hi {
+            dw_pixels::<I, KH, KW, 1, R>(g, ep, (oy, ox), (rows_ok, true), io);
         }
     }
 }
