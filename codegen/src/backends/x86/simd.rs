@@ -669,10 +669,10 @@ unsafe fn dw_strip<I: Isa, const KH: usize, const KW: usize, const P: usize, con
 type DwIo = (*const f32, *const f32, *const f32, *const f32, *mut f32);
 
 /// `P` depthwise output pixels `ox0..ox0 + P` of rows `oy..oy + R`, every
-/// channel vector in turn: a vector's weights come from L1 into registers once per
-/// pixel group, and the pixels' input and output are read and written
-/// whole, so the image streams through the cache in order. `ok` as in
-/// [`dw_strip`].
+/// channel vector in turn: a vector's weights come from L1 into registers
+/// once per pixel group, and the pixels' input and output are read and
+/// written whole, so the image streams through the cache in order. `ok` as
+/// in [`dw_strip`].
 #[inline(always)]
 unsafe fn dw_pixels<I: Isa, const KH: usize, const KW: usize, const P: usize, const R: usize>(
     g: &Window,
