@@ -95,9 +95,8 @@ fn spec_inspect_and_errors() {
     assert!(text(&o).1.contains("unknown target 'sparc'"));
 }
 
-#[test]
-fn import_then_compile_and_run_fer() {
-    let d = tmp("cli_fer");
+/// `xcc import` of the fer Keras file into `d`: the spec and weights paths.
+fn import_fer(d: &Path) -> (PathBuf, PathBuf) {
     let spec = d.join("fer.json");
     let st = d.join("fer.safetensors");
     let o = xcc(
@@ -109,9 +108,16 @@ fn import_then_compile_and_run_fer() {
             "--weights",
             st.to_str().unwrap(),
         ],
-        &d,
+        d,
     );
     assert!(o.status.success(), "{:?}", text(&o));
+    (spec, st)
+}
+
+#[test]
+fn import_then_compile_and_run_fer() {
+    let d = tmp("cli_fer");
+    let (spec, st) = import_fer(&d);
     let npy = d.join("probs.npy");
     let o = xcc(
         &[
@@ -156,5 +162,46 @@ fn import_then_compile_and_run_fer() {
     assert_eq!(keras.len(), 7);
     for (a, b) in probs.iter().zip(keras) {
         assert!((a - b).abs() <= 1e-6, "{probs:?}");
+    }
+}
+
+/// A model built for AVX-512 runs where the CPU has it; elsewhere `xcc run`
+/// fails with the generated model's own CPU error (its `try_infer`), not a
+/// crash.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn run_for_a_target_this_cpu_lacks_fails_cleanly() {
+    let d = tmp("cli_fer_avx512");
+    let (spec, st) = import_fer(&d);
+    let o = xcc(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--weights",
+            st.to_str().unwrap(),
+            "--target",
+            "avx512",
+            "--input",
+            &repo("xception-spec/fixtures/astronaut_face_64.png"),
+            "--preprocess",
+            "fer",
+            "--labels",
+            "fer",
+            "--runs",
+            "1",
+        ],
+        &d,
+    );
+    let (stdout, stderr) = text(&o);
+    if xcc_codegen::backends::kernels::avx512::supported() {
+        assert!(o.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains("happy"), "{stdout}");
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("compiled for target `avx512`, which this CPU does not support"),
+            "{stderr}"
+        );
+        assert!(!stdout.contains("happy"), "{stdout}");
     }
 }
