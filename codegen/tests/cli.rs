@@ -53,6 +53,15 @@ fn spec_inspect_and_errors() {
         stdout.contains("arena 8900096 bytes"),
         "memory plan in:\n{stdout}"
     );
+    assert!(stdout.contains("(target scalar)"), "{stdout}");
+    // `native` is reported as the instruction set it stands for here.
+    let tiny = repo("xception-spec/specs/tiny_xception.json");
+    let o = xcc(&["inspect", &tiny, "--target", "native"], &d);
+    let (stdout, _) = text(&o);
+    assert!(o.status.success());
+    let best = xcc_codegen::Target::Native.resolve().name();
+    assert_ne!(best, "native");
+    assert!(stdout.contains(&format!("(target {best})")), "{stdout}");
 
     let o = xcc(
         &[

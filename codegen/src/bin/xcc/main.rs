@@ -163,8 +163,10 @@ impl ModelArgs {
     }
 }
 
+/// Parses `--target`, with `native` resolved to this machine's best
+/// instruction set, so that messages and the cache name the real one.
 fn parse_target(s: &str) -> Result<Target, String> {
-    Target::parse(s).ok_or_else(|| {
+    Target::parse(s).map(Target::resolve).ok_or_else(|| {
         let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
         format!("unknown target '{s}' (choose one of: {})", names.join(", "))
     })
