@@ -43,6 +43,20 @@ fn target_names_round_trip() {
     let native = Target::Native.resolve();
     assert_ne!(native, Target::Native);
     assert_eq!(Target::Native.backend().target(), native);
+    // What runs here, checked against std's own CPU detection.
+    assert!(Target::Scalar.runs_here() && Target::Native.runs_here() && native.runs_here());
+    assert_eq!(Target::Neon.runs_here(), cfg!(target_arch = "aarch64"));
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let avx512 = avx2
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512dq");
+        assert_eq!(Target::Avx2.runs_here(), avx2);
+        assert_eq!(Target::Avx512.runs_here(), avx512);
+    }
 }
 
 #[test]

@@ -67,6 +67,20 @@ impl Target {
         }
     }
 
+    /// Whether the machine running the compiler runs code built for this
+    /// target (`native` always does).
+    pub fn runs_here(self) -> bool {
+        match self.resolve() {
+            Target::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Target::Avx2 => kernels::avx2::supported(),
+            #[cfg(target_arch = "x86_64")]
+            Target::Avx512 => kernels::avx512::supported(),
+            Target::Neon => cfg!(target_arch = "aarch64"),
+            _ => false,
+        }
+    }
+
     /// The backend implementing the (resolved) target.
     pub fn backend(self) -> Box<dyn Backend> {
         match self.resolve() {

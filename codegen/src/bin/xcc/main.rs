@@ -428,8 +428,17 @@ struct Prepared {
     dir: PathBuf,
 }
 
-/// Compiles (unless cached) and builds (cargo caches) the model's runner crate.
+/// Compiles (unless cached) and builds (cargo caches) the model's runner crate;
+/// first checks that this machine runs the target, since the runner runs here.
 fn prepare(spec: &Path, model: &ModelArgs, target: Target) -> Result<Prepared, String> {
+    if !target.runs_here() {
+        return Err(format!(
+            "this CPU does not run target `{}` (here `--target native` is `{}`); \
+             `xcc compile` builds a crate for another machine",
+            target.name(),
+            Target::Native.resolve().name()
+        ));
+    }
     let root = cache_root();
     let key = cache_key(spec, model.source().as_ref(), target)?;
     let dir = root.join(&key);
