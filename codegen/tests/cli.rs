@@ -175,7 +175,8 @@ fn import_then_compile_and_run_fer() {
 }
 
 /// A model for AVX-512 runs where the CPU has it; elsewhere `xcc run` fails
-/// at once, before compiling, with an error naming the target.
+/// at once, before compiling, with an error naming the target, and the
+/// runner of a crate from `xcc compile` exits 3 with the model's CPU error.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn run_for_a_target_this_cpu_lacks_fails_cleanly() {
@@ -212,5 +213,41 @@ fn run_for_a_target_this_cpu_lacks_fails_cleanly() {
         );
         assert!(!stderr.contains("compiling"), "{stderr}");
         assert!(!stdout.contains("happy"), "{stdout}");
+        // `xcc compile` still builds the crate (for another machine); its
+        // runner, run here, reports the model's own CPU error (`try_infer`).
+        let krate = d.join("crate");
+        let o = xcc(
+            &[
+                "compile",
+                spec.to_str().unwrap(),
+                "--weights",
+                st.to_str().unwrap(),
+                "--target",
+                "avx512",
+                "--out",
+                krate.to_str().unwrap(),
+            ],
+            &d,
+        );
+        assert!(o.status.success(), "{:?}", text(&o));
+        let input = d.join("zeros.f32");
+        std::fs::write(&input, vec![0u8; 64 * 64 * 4]).unwrap();
+        let o = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+            .args(["run", "--release", "-q", "--manifest-path"])
+            .arg(krate.join("Cargo.toml"))
+            .arg("--")
+            .arg(&input)
+            .arg(d.join("out.f32"))
+            .arg("1")
+            .env("CARGO_TARGET_DIR", d.join("target"))
+            .output()
+            .expect("run cargo");
+        let (stdout, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(3), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("compiled for target `avx512`, which this CPU does not support"),
+            "{stderr}"
+        );
+        assert!(!d.join("out.f32").exists());
     }
 }
