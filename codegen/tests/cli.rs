@@ -182,25 +182,20 @@ fn import_then_compile_and_run_fer() {
 fn run_for_a_target_this_cpu_lacks_fails_cleanly() {
     let d = tmp("cli_fer_avx512");
     let (spec, st) = import_fer(&d);
-    let o = xcc(
-        &[
-            "run",
-            spec.to_str().unwrap(),
-            "--weights",
-            st.to_str().unwrap(),
-            "--target",
-            "avx512",
-            "--input",
-            &repo("xception-spec/fixtures/astronaut_face_64.png"),
-            "--preprocess",
-            "fer",
-            "--labels",
-            "fer",
-            "--runs",
-            "1",
-        ],
-        &d,
-    );
+    let (spec, st) = (spec.to_str().unwrap(), st.to_str().unwrap());
+    let model = [spec, "--weights", st, "--target", "avx512"];
+    let face = repo("xception-spec/fixtures/astronaut_face_64.png");
+    let run = [
+        "--input",
+        &face,
+        "--preprocess",
+        "fer",
+        "--labels",
+        "fer",
+        "--runs",
+        "1",
+    ];
+    let o = xcc(&[&["run"], &model[..], &run].concat(), &d);
     let (stdout, stderr) = text(&o);
     if xcc_codegen::backends::kernels::avx512::supported() {
         assert!(o.status.success(), "{stdout}\n{stderr}");
@@ -216,19 +211,8 @@ fn run_for_a_target_this_cpu_lacks_fails_cleanly() {
         // `xcc compile` still builds the crate (for another machine); its
         // runner, run here, reports the model's own CPU error (`try_infer`).
         let krate = d.join("crate");
-        let o = xcc(
-            &[
-                "compile",
-                spec.to_str().unwrap(),
-                "--weights",
-                st.to_str().unwrap(),
-                "--target",
-                "avx512",
-                "--out",
-                krate.to_str().unwrap(),
-            ],
-            &d,
-        );
+        let out = ["--out", krate.to_str().unwrap()];
+        let o = xcc(&[&["compile"], &model[..], &out].concat(), &d);
         assert!(o.status.success(), "{:?}", text(&o));
         let input = d.join("zeros.f32");
         std::fs::write(&input, vec![0u8; 64 * 64 * 4]).unwrap();
