@@ -92,29 +92,13 @@ impl Target {
     }
 }
 
-/// The best instruction set of the machine running the compiler.
-#[cfg(target_arch = "x86_64")]
+/// The best instruction set of the machine running the compiler: the first
+/// of AVX-512, AVX2 and NEON it runs, else scalar.
 fn native() -> Target {
-    if kernels::avx512::supported() {
-        Target::Avx512
-    } else if kernels::avx2::supported() {
-        Target::Avx2
-    } else {
-        Target::Scalar
-    }
-}
-
-/// The best instruction set of the machine running the compiler: NEON is
-/// part of the aarch64 baseline.
-#[cfg(target_arch = "aarch64")]
-fn native() -> Target {
-    Target::Neon
-}
-
-/// The best instruction set of the machine running the compiler.
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn native() -> Target {
-    Target::Scalar
+    [Target::Avx512, Target::Avx2, Target::Neon]
+        .into_iter()
+        .find(|t| t.runs_here())
+        .unwrap_or(Target::Scalar)
 }
 
 /// A kernel library module copied into generated code.
