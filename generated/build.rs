@@ -12,26 +12,34 @@
 //!   the scalar kernel, so that chain goes stage by stage there), checked
 //!   against the interpreter.
 //!
-//! `XCC_TARGET` picks the instruction set (default `scalar`).
+//! `XCC_TARGET` picks the instruction set (default `scalar`), `XCC_CPU` the
+//! CPU family the x86 blocking is tuned for (default `generic`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use xcc_codegen::{Builder, Target};
+use xcc_codegen::{Builder, Cpu, Target};
 
 fn main() -> ExitCode {
     let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/fixtures");
     println!("cargo:rerun-if-env-changed=XCC_XCEPTION_WEIGHTS");
     println!("cargo:rerun-if-env-changed=XCC_TARGET");
+    println!("cargo:rerun-if-env-changed=XCC_CPU");
     let target_name = std::env::var("XCC_TARGET").unwrap_or_else(|_| "scalar".into());
     let Some(target) = Target::parse(&target_name) else {
         eprintln!("error: XCC_TARGET={target_name:?} is not a known target");
         return ExitCode::FAILURE;
     };
+    let cpu_name = std::env::var("XCC_CPU").unwrap_or_else(|_| "generic".into());
+    let Some(cpu) = Cpu::parse(&cpu_name) else {
+        eprintln!("error: XCC_CPU={cpu_name:?} is not a known CPU family");
+        return ExitCode::FAILURE;
+    };
     let mut xception = Builder::new(specs.join("xception.json"))
         .name("xception")
-        .target(target);
+        .target(target)
+        .cpu(cpu);
     xception = match std::env::var_os("XCC_XCEPTION_WEIGHTS") {
         Some(p) => xception.weights_file(p),
         None => xception.seed(42),
@@ -39,14 +47,17 @@ fn main() -> ExitCode {
     let tiny = Builder::new(specs.join("tiny_xception.json"))
         .name("tiny_xception")
         .seed(7)
-        .target(target);
+        .target(target)
+        .cpu(cpu);
     let fer = Builder::new(fixtures.join("emotion_model.hdf5"))
         .name("fer")
-        .target(target);
+        .target(target)
+        .cpu(cpu);
     let awkward = Builder::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/awkward.json"))
         .name("awkward")
         .seed(5)
-        .target(target);
+        .target(target)
+        .cpu(cpu);
     for b in [xception, tiny, fer, awkward] {
         if let Err(e) = b.generate() {
             eprintln!("error: {e}");

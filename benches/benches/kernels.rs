@@ -14,7 +14,10 @@ use xcc_codegen::backends::kernels::scalar::{
     conv1x1_scratch, winograd_scratch, Epilogue, Residual, Window,
 };
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
-use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pack_winograd, pad_lanes, GEMM_KC};
+use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pack_winograd, pad_lanes, Blocking};
+
+/// The generic blocking's `k` block (the models' default).
+const GEMM_KC: usize = Blocking::GENERIC.gemm_kc;
 
 /// Bias and ReLU, as most Xception layers.
 const EP: Epilogue = Epilogue {

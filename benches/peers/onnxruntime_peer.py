@@ -259,9 +259,13 @@ def time_ort(sess, x, runs):
 
 
 def run_xcc(args, target, runs, out_npy):
-    """`xcc run` once; returns (median ms, resolved target name) parsed from its stdout."""
+    """`xcc run` once; returns (median ms, resolved target name) parsed from its stdout.
+
+    `target` is a `--target` value, optionally with a CPU family: `avx512:intel`."""
+    target, _, cpu = target.partition(":")
     cmd = [args.xcc, "run", str(args.spec), "--input", f"detgen:{INPUT_SEED}", "--target", target,
            "--runs", str(runs), "--output", str(out_npy), "--top", "1"]
+    cmd += ["--cpu", cpu] if cpu else []
     cmd += ["--weights", str(args.weights)] if args.weights else ["--seed", str(args.seed)]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
@@ -271,7 +275,8 @@ def run_xcc(args, target, runs, out_npy):
     if not m:
         sys.exit(f"error: no median latency in the output of {' '.join(cmd)}:\n{p.stdout}")
     t = re.search(r'target"?:?\s*"?([a-z0-9]+)', p.stdout)
-    return float(m.group(1)), (t.group(1) if t else target)
+    name = t.group(1) if t else target
+    return float(m.group(1)), f"{name}:{cpu}" if cpu else name
 
 
 def main():
@@ -281,7 +286,7 @@ def main():
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--seed", type=int, default=42, help="detgen weights seed (default 42)")
     src.add_argument("--weights", type=Path, help=".safetensors, `<layer>/<variable>` in Keras layout")
-    ap.add_argument("--target", nargs="+", default=["avx512"], help="xcc target(s) (default avx512)")
+    ap.add_argument("--target", nargs="+", default=["avx512"], help="xcc target(s), each optionally TARGET:CPU (e.g. avx512:intel; default avx512)")
     ap.add_argument("--runs", type=int, default=10, help="timed runs per round and engine")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     ap.add_argument("--warmup", type=int, default=3, help="untimed ORT runs before round 1")

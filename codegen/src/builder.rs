@@ -24,7 +24,7 @@ use crate::emit::{Generated, WeightsLocation};
 use crate::error::CompileError;
 use crate::package::write_if_changed;
 use crate::passes::PassOptions;
-use crate::{compile, CompileOptions, Target};
+use crate::{compile, CompileOptions, Cpu, Target};
 
 /// Where the weights come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,7 @@ pub struct Builder {
     model: PathBuf,
     weights: Option<WeightsSource>,
     target: Target,
+    cpu: Cpu,
     passes: PassOptions,
     out_dir: Option<PathBuf>,
     name: Option<String>,
@@ -65,12 +66,13 @@ impl Builder {
     /// A builder for the model at `model`: a JSON spec or a full-model Keras
     /// file (legacy `.h5`/`.hdf5` with a config, or `.keras`). Defaults: the
     /// Keras file's own weights, or synthetic seed-42 weights for a spec;
-    /// scalar target; all passes; output to `OUT_DIR`.
+    /// scalar target; generic CPU; all passes; output to `OUT_DIR`.
     pub fn new(model: impl AsRef<Path>) -> Self {
         Builder {
             model: model.as_ref().to_path_buf(),
             weights: None,
             target: Target::Scalar,
+            cpu: Cpu::Generic,
             passes: PassOptions::default(),
             out_dir: None,
             name: None,
@@ -97,6 +99,14 @@ impl Builder {
     /// The instruction set.
     pub fn target(mut self, t: Target) -> Self {
         self.target = t;
+        self
+    }
+
+    /// The CPU family the x86 cache blocking is tuned for (default
+    /// [`Cpu::Generic`]; [`Cpu::Native`] tunes for the machine running the
+    /// build script). Outputs are the same for every choice.
+    pub fn cpu(mut self, cpu: Cpu) -> Self {
+        self.cpu = cpu;
         self
     }
 
@@ -163,6 +173,7 @@ impl Builder {
         let blob_name = format!("{name}.weights.bin");
         let opts = CompileOptions {
             target: self.target,
+            cpu: self.cpu,
             passes: self.passes,
             weights_location: if location_in_out_dir {
                 WeightsLocation::OutDir(blob_name.clone())

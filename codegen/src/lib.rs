@@ -21,7 +21,7 @@ pub mod plan;
 #[cfg(feature = "cli")]
 pub mod tensor_io;
 
-pub use backends::Target;
+pub use backends::{Cpu, Target};
 pub use builder::{Builder, WeightsSource};
 pub use error::CompileError;
 
@@ -32,6 +32,8 @@ use xception_spec::{Graph, WeightMap};
 pub struct CompileOptions {
     /// Instruction set.
     pub target: Target,
+    /// CPU family the x86 cache blocking is tuned for.
+    pub cpu: Cpu,
     /// Which passes run.
     pub passes: passes::PassOptions,
     /// How the generated source includes its weight blob.
@@ -42,6 +44,7 @@ impl Default for CompileOptions {
     fn default() -> Self {
         CompileOptions {
             target: Target::Scalar,
+            cpu: Cpu::Generic,
             passes: passes::PassOptions::default(),
             weights_location: emit::WeightsLocation::Relative("weights.bin".into()),
         }
@@ -66,5 +69,5 @@ pub fn compile(
     opts: &CompileOptions,
 ) -> Result<emit::Generated, CompileError> {
     let p = optimize(graph, weights, opts.passes)?;
-    emit::emit(&p, &*opts.target.backend(), &opts.weights_location)
+    emit::emit(&p, &*opts.target.backend(opts.cpu), &opts.weights_location)
 }

@@ -53,7 +53,7 @@ fn spec_inspect_and_errors() {
         stdout.contains("arena 8900096 bytes"),
         "memory plan in:\n{stdout}"
     );
-    assert!(stdout.contains("(target scalar)"), "{stdout}");
+    assert!(stdout.contains("(target scalar, cpu generic)"), "{stdout}");
     // `native` is reported as the instruction set it stands for here.
     let tiny = repo("xception-spec/specs/tiny_xception.json");
     let o = xcc(&["inspect", &tiny, "--target", "native"], &d);
@@ -61,7 +61,17 @@ fn spec_inspect_and_errors() {
     assert!(o.status.success());
     let best = xcc_codegen::Target::Native.resolve().name();
     assert_ne!(best, "native");
-    assert!(stdout.contains(&format!("(target {best})")), "{stdout}");
+    // So is the CPU family that `--target native` tunes for by default.
+    let cpu = xcc_codegen::Cpu::Native.resolve().name();
+    assert!(
+        stdout.contains(&format!("(target {best}, cpu {cpu})")),
+        "{stdout}"
+    );
+    let o = xcc(
+        &["inspect", &tiny, "--target", "avx2", "--cpu", "intel"],
+        &d,
+    );
+    assert!(text(&o).0.contains("(target avx2, cpu intel)"));
 
     let o = xcc(
         &[
@@ -102,6 +112,13 @@ fn spec_inspect_and_errors() {
         &d,
     );
     assert!(text(&o).1.contains("unknown target 'sparc'"));
+    let o = xcc(&["inspect", &tiny, "--cpu", "pentium"], &d);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("unknown cpu 'pentium'"),
+        "{:?}",
+        text(&o)
+    );
 }
 
 /// `xcc import` of the fer Keras file into `d`: the spec and weights paths.

@@ -4,7 +4,7 @@
 use xcc_codegen::backends::arm::{separable_rows, MR, NV};
 use xcc_codegen::emit::{Generated, WeightsLocation};
 use xcc_codegen::ir::{streamed_shortcut, Kernel};
-use xcc_codegen::{compile, optimize, CompileOptions, Target};
+use xcc_codegen::{compile, optimize, CompileOptions, Cpu, Target};
 
 fn tiny() -> (xception_spec::Graph, xception_spec::WeightMap) {
     let path = concat!(
@@ -31,7 +31,7 @@ fn neon_is_a_target_and_native_on_aarch64() {
     assert_eq!(Target::parse("neon"), Some(Target::Neon));
     assert_eq!(Target::Neon.name(), "neon");
     assert_eq!(Target::Neon.resolve(), Target::Neon);
-    assert_eq!(Target::Neon.backend().target(), Target::Neon);
+    assert_eq!(Target::Neon.backend(Cpu::Generic).target(), Target::Neon);
     let native = Target::Native.resolve();
     assert_eq!(
         native == Target::Neon,

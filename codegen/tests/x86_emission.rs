@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use xcc_codegen::emit::WeightsLocation;
-use xcc_codegen::{Builder, CompileOptions, Target};
+use xcc_codegen::{Builder, CompileOptions, Cpu, Target};
 
 /// The source without whitespace (the emitter's formatting breaks long generic lists).
 fn squash(s: &str) -> String {
@@ -42,7 +42,7 @@ fn target_names_round_trip() {
     assert_eq!(Target::Avx512.resolve(), Target::Avx512);
     let native = Target::Native.resolve();
     assert_ne!(native, Target::Native);
-    assert_eq!(Target::Native.backend().target(), native);
+    assert_eq!(Target::Native.backend(Cpu::Generic).target(), native);
     // What runs here, checked against std's own CPU detection.
     assert!(Target::Scalar.runs_here() && Target::Native.runs_here() && native.runs_here());
     assert_eq!(Target::Neon.runs_here(), cfg!(target_arch = "aarch64"));
@@ -101,4 +101,71 @@ fn scalar_source_has_no_cpu_assertion() {
     let body = &run_step[..run_step.find("match i").expect("dispatch")];
     assert!(!body.contains("panic!"), "no CPU assertion in run_step");
     assert!(!src.contains("target_feature"));
+}
+
+#[test]
+fn cpu_names_round_trip_and_native_is_this_vendor() {
+    for (name, c) in [
+        ("generic", Cpu::Generic),
+        ("intel", Cpu::Intel),
+        ("amd", Cpu::Amd),
+        ("native", Cpu::Native),
+    ] {
+        assert_eq!(Cpu::parse(name), Some(c));
+        assert_eq!(c.name(), name);
+    }
+    assert_eq!(Cpu::parse("zen5"), None);
+    assert_eq!(Cpu::Intel.resolve(), Cpu::Intel);
+    // Checked against the kernel's reading of CPUID where there is one.
+    let vendor = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("vendor_id")?.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+    });
+    let want = match vendor.as_deref() {
+        Some("GenuineIntel") => Cpu::Intel,
+        Some("AuthenticAMD") => Cpu::Amd,
+        _ => Cpu::Generic,
+    };
+    if cfg!(target_arch = "x86_64") && vendor.is_some() {
+        assert_eq!(Cpu::Native.resolve(), want);
+    }
+    assert_ne!(Cpu::Native.resolve(), Cpu::Native);
+}
+
+/// Xception's AVX-512 source for a CPU family, squashed.
+fn xception_source(cpu: Cpu) -> String {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs/xception.json");
+    let (graph, weights) = Builder::new(spec).seed(42).load().expect("xception loads");
+    let opts = CompileOptions {
+        target: Target::Avx512,
+        cpu,
+        weights_location: WeightsLocation::Relative("weights.bin".into()),
+        ..CompileOptions::default()
+    };
+    squash(
+        &xcc_codegen::compile(&graph, &weights, &opts)
+            .expect("compiles")
+            .source,
+    )
+}
+
+#[test]
+fn cpu_family_sets_the_blocking_of_the_emitted_calls() {
+    // Separables with 728 outputs, as `(rows per block, k block)`: the
+    // middle flow's 24 and block 13's first (19x19x728) take the image in
+    // one block of 19 rows with `k` unblocked for generic, in blocks of 10
+    // rows with `k` blocks of 128 for Intel; block 4's first (37x37x256)
+    // blocks of 19 rows (generic) and 13 (Intel).
+    let calls = |src: &str, rows: usize, kc: usize| {
+        src.matches(&format!("}},728usize,({rows}usize,{kc}usize),"))
+            .count()
+    };
+    let generic = xception_source(Cpu::Generic);
+    let intel = xception_source(Cpu::Intel);
+    assert_eq!(calls(&generic, 19, 1024), 24 + 1 + 1);
+    assert_eq!(calls(&intel, 10, 128), 24 + 1);
+    assert_eq!(calls(&intel, 13, 128), 1);
+    assert_eq!(calls(&intel, 19, 1024), 0);
+    assert_eq!(xception_source(Cpu::Amd), generic);
 }

@@ -81,11 +81,13 @@ impl Target {
         }
     }
 
-    /// The backend implementing the (resolved) target.
-    pub fn backend(self) -> Box<dyn Backend> {
+    /// The backend implementing the (resolved) target, with the cache
+    /// blocking for `cpu` (x86 only; the other targets have one schedule).
+    pub fn backend(self, cpu: Cpu) -> Box<dyn Backend> {
+        let blocking = x86::Blocking::for_cpu(cpu);
         match self.resolve() {
-            Target::Avx2 => Box::new(x86::X86Backend::new(x86::Simd::Avx2)),
-            Target::Avx512 => Box::new(x86::X86Backend::new(x86::Simd::Avx512)),
+            Target::Avx2 => Box::new(x86::X86Backend::new(x86::Simd::Avx2, blocking)),
+            Target::Avx512 => Box::new(x86::X86Backend::new(x86::Simd::Avx512, blocking)),
             Target::Neon => Box::new(arm::NeonBackend),
             _ => Box::new(scalar::ScalarBackend),
         }
@@ -99,6 +101,73 @@ fn native() -> Target {
         .into_iter()
         .find(|t| t.runs_here())
         .unwrap_or(Target::Scalar)
+}
+
+/// The CPU family an x86 model's cache blocking is tuned for (see
+/// [`x86::Blocking`]): like rustc's `-C target-cpu`, it never changes what
+/// the model computes (outputs are bit-identical), only how fast it runs
+/// where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cpu {
+    /// Any x86 CPU (the blocking tuned on AMD Zen 4 and Zen 5).
+    Generic,
+    /// Intel CPUs.
+    Intel,
+    /// AMD CPUs.
+    Amd,
+    /// The family of the machine running the compiler, resolved when the
+    /// model is compiled (see [`Cpu::resolve`]).
+    Native,
+}
+
+impl Cpu {
+    /// Every CPU family, in the order of the CLI's `--cpu` choices.
+    pub const ALL: [Cpu; 4] = [Cpu::Generic, Cpu::Intel, Cpu::Amd, Cpu::Native];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cpu::Generic => "generic",
+            Cpu::Intel => "intel",
+            Cpu::Amd => "amd",
+            Cpu::Native => "native",
+        }
+    }
+
+    /// Parses a `--cpu` value.
+    pub fn parse(s: &str) -> Option<Cpu> {
+        Cpu::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// The concrete family: [`Cpu::Native`] becomes this machine's vendor
+    /// (`GenuineIntel` or `AuthenticAMD` by CPUID; anything else, and any
+    /// non-x86 machine, is [`Cpu::Generic`]); the others are themselves.
+    pub fn resolve(self) -> Cpu {
+        match self {
+            Cpu::Native => native_cpu(),
+            c => c,
+        }
+    }
+}
+
+/// The CPU family of the machine running the compiler.
+fn native_cpu() -> Cpu {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // CPUID leaf 0 names the vendor in EBX, EDX, ECX.
+        let id = core::arch::x86_64::__cpuid(0);
+        let mut vendor = [0u8; 12];
+        for (dst, reg) in vendor.chunks_exact_mut(4).zip([id.ebx, id.edx, id.ecx]) {
+            dst.copy_from_slice(&reg.to_le_bytes());
+        }
+        match &vendor {
+            b"GenuineIntel" => Cpu::Intel,
+            b"AuthenticAMD" => Cpu::Amd,
+            _ => Cpu::Generic,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    Cpu::Generic
 }
 
 /// A kernel library module copied into generated code.

@@ -24,6 +24,8 @@
 //! packed likewise per position, depthwise weights and biases padded to
 //! whole vectors.
 
+mod tuning;
+
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -31,6 +33,8 @@ use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch
 use super::{
     next_bias, staged_call, staged_pack, staged_scratch, Backend, KernelModule, StepArgs, Target,
 };
+pub use tuning::Blocking;
+
 use crate::ir::{
     separables_pool_shapes, streamed_shortcut, Geom, Kernel, Program, SeparableShape, Step,
 };
@@ -304,37 +308,15 @@ pub fn pad_lanes(v: &[f32], lanes: usize) -> Vec<f32> {
     out
 }
 
-/// The GEMM's block of `k`, both ISAs: 1024, so Xception's `k` up to 1024
-/// goes unblocked and the partial sums stay in registers (1536 splits in
-/// two). AVX-512, interleaved whole-model rounds: on the AMD Zen 4 machine
-/// (32 KiB L1d) the model ran 3.3% faster than with 128-deep blocks (a
-/// 32 KiB panel block, 16 of 16 rounds; the middle flow's steps 3-6%), 256,
-/// 512 and 2048 measured 1-2% slower than 1024, 48-96 slower than 128; on
-/// Zen 5 (48 KiB L1d) 128 and 1024 were within noise; only the earlier
-/// Intel guest had measured 128 3-4% faster on the middle flow. AVX2: the
-/// 6x2 tile reads only 64 B of weights per step, which L2 keeps up with (the
-/// middle flow 2-3% faster than with 512-deep blocks).
-pub const GEMM_KC: usize = 1024;
-
-/// Bytes of depthwise output a fused separable block aims at: the block is
-/// consumed by the GEMM while it is in L2 (with the weight panel in use).
-/// 1100 KiB takes the middle flow's 19x19x728 (1026 KiB) in one block, so
-/// each weight panel streams from memory once per step: on the AMD Zen 5
-/// machine (1 MiB L2) the model was ~1% faster than with two blocks of 10
-/// and 9 rows, on AVX-512 and AVX2 alike (interleaved whole-model rounds;
-/// output bit-identical). On the earlier Intel guest (2 MiB L2) one block
-/// had measured 4% slower than two, and two ~2% faster than three.
-const SEPARABLE_BLOCK_BYTES: usize = 1100 * 1024;
-
 /// Bytes of input rows a convolution block aims at (reused across its panels).
 const CONV_BLOCK_BYTES: usize = 512 * 1024;
 
 /// Output rows per fused separable block: the fewest blocks whose rows fit
-/// the budget, the rows spread evenly over them (19 rows at most 9 per
-/// block: 7, 7, 5 rather than 9, 9, 1, whose last block streams all the
-/// weights for one row).
-pub fn separable_rows(g: &Geom) -> usize {
-    rows_within(g, SEPARABLE_BLOCK_BYTES)
+/// the blocking's budget, the rows spread evenly over them (19 rows at most
+/// 9 per block: 7, 7, 5 rather than 9, 9, 1, whose last block streams all
+/// the weights for one row).
+pub fn separable_rows(g: &Geom, blocking: &Blocking) -> usize {
+    rows_within(g, blocking.separable_block_bytes)
 }
 
 /// The fewest blocks of output rows whose depthwise output fits `budget`
@@ -349,7 +331,7 @@ fn rows_within(g: &Geom, budget: usize) -> usize {
 /// in cache from block to block, and the step's whole working set (the
 /// depthwise blocks and the rings) fits L2 beside them. Xception's blocks
 /// 2 and 3 (96 and 384 KiB); blocks 4 and 13 (2.8 and 4.9 MiB) keep
-/// [`SEPARABLE_BLOCK_BYTES`], which streams their weights fewer times.
+/// the blocking's separable blocks, which stream their weights fewer times.
 const STREAMED_SMALL_WEIGHTS_BYTES: usize = 512 * 1024;
 
 /// Bytes of depthwise output a streamed step's block aims at when its
@@ -368,12 +350,13 @@ const STREAMED_RING_SPARE: usize = 3;
 pub fn streamed_rows(
     (g1, co1): (&Geom, usize),
     (g2, co2): (&Geom, usize),
+    blocking: &Blocking,
 ) -> (usize, usize, usize) {
     let weights = (g1.c * co1 + g2.c * co2) * 4;
     let (budget, spare) = if weights <= STREAMED_SMALL_WEIGHTS_BYTES {
         (STREAMED_BLOCK_BYTES, STREAMED_RING_SPARE)
     } else {
-        (SEPARABLE_BLOCK_BYTES, 0)
+        (blocking.separable_block_bytes, 0)
     };
     (rows_within(g1, budget), rows_within(g2, budget), spare)
 }
@@ -431,12 +414,13 @@ fn plan(step: &Step, lanes: usize) -> Plan {
 #[derive(Debug, Clone, Copy)]
 pub struct X86Backend {
     simd: Simd,
+    blocking: Blocking,
 }
 
 impl X86Backend {
-    /// The backend for one instruction set.
-    pub fn new(simd: Simd) -> Self {
-        X86Backend { simd }
+    /// The backend for one instruction set with the given cache blocking.
+    pub fn new(simd: Simd, blocking: Blocking) -> Self {
+        X86Backend { simd, blocking }
     }
 
     /// Wraps a kernel call in a nested `#[target_feature]` function taking the
@@ -515,10 +499,10 @@ impl X86Backend {
             }
             None => (quote!(None), a.residual_in_place),
         };
-        let (rows1, rows2, spare) = streamed_rows((&g1, co1), (&g2, co2));
+        let (rows1, rows2, spare) = streamed_rows((&g1, co1), (&g2, co2), &self.blocking);
         let mut stage = |k: usize, g: &Geom, co: usize, rows: usize| {
             let st = &stages[k];
-            let (tile, kc) = (self.simd.tile_for(co), GEMM_KC);
+            let (tile, kc) = (self.simd.tile_for(co), self.blocking.gemm_kc);
             let (dw, pw, bias) = (
                 format_ident!("dw{k}"),
                 format_ident!("pw{k}"),
@@ -572,7 +556,9 @@ impl Backend for X86Backend {
 
     fn scratch_floats(&self, p: &Program, step: &Step) -> usize {
         match (plan(step, self.simd.lanes()), &step.kernel) {
-            (Plan::Separable, &Kernel::Separable { g, .. }) => separable_rows(&g) * g.ow * g.c,
+            (Plan::Separable, &Kernel::Separable { g, .. }) => {
+                separable_rows(&g, &self.blocking) * g.ow * g.c
+            }
             (Plan::Winograd, &Kernel::Conv { g, cout, .. }) => {
                 super::kernels::scalar::winograd_scratch(g.ow, g.c, cout, self.simd.lanes())
             }
@@ -581,7 +567,8 @@ impl Backend for X86Backend {
             }
             (_, Kernel::Streamed { stages }) => match self.streamed_plan(stages) {
                 Some((_, _, ((g1, co1), (g2, co2), pg))) => {
-                    let (rows1, rows2, spare) = streamed_rows((&g1, co1), (&g2, co2));
+                    let (rows1, rows2, spare) =
+                        streamed_rows((&g1, co1), (&g2, co2), &self.blocking);
                     super::kernels::scalar::separables_pool_scratch(
                         (&g1.window(), co1, rows1),
                         (&g2.window(), co2, rows2),
@@ -665,7 +652,7 @@ impl Backend for X86Backend {
             (Plan::Separable, &Kernel::Separable { g, cout, .. }) => {
                 let win = window_tokens(&g);
                 let Tile { mr, nv } = self.simd.tile_for(cout);
-                let (rows, kc) = (separable_rows(&g), GEMM_KC);
+                let (rows, kc) = (separable_rows(&g, &self.blocking), self.blocking.gemm_kc);
                 let (kh, kw) = (g.kh, g.kw);
                 let mut params = io(&[c(0), c(1)]);
                 params.push(("scratch", scratch.clone(), true));
@@ -702,7 +689,7 @@ impl Backend for X86Backend {
             }
             (Plan::Conv1x1, &Kernel::Conv { g, cout, .. }) => {
                 let win = window_tokens(&g);
-                let (Tile { mr, nv }, kc) = (self.simd.tile_for(cout), GEMM_KC);
+                let (Tile { mr, nv }, kc) = (self.simd.tile_for(cout), self.blocking.gemm_kc);
                 let mut params = io(&[c(0)]);
                 params.push(("scratch", scratch.clone(), true));
                 params.push(("y", y.clone(), true));
@@ -731,7 +718,7 @@ impl Backend for X86Backend {
                 )
             }
             (Plan::Dense, &Kernel::Dense { cin, cout, .. }) => {
-                let (Tile { mr, nv }, kc) = (self.simd.tile_for(cout), GEMM_KC);
+                let (Tile { mr, nv }, kc) = (self.simd.tile_for(cout), self.blocking.gemm_kc);
                 let mut params = io(&[c(0)]);
                 params.push(("y", y.clone(), true));
                 self.wrap(

@@ -1,10 +1,10 @@
 //! `xcc`: compile, run and inspect CNN models (Xception first).
 //!
 //! ```text
-//! xcc compile MODEL --out DIR [--seed N | --weights FILE] [--target T]
+//! xcc compile MODEL --out DIR [--seed N | --weights FILE] [--target T] [--cpu C]
 //! xcc run MODEL --input FILE.npy|.png|.jpg [--seed N | --weights FILE] [--output out.npy] [--top K]
-//! xcc inspect MODEL [--target T]
-//! xcc profile MODEL [--target T] [--runs N] [--peak GFLOPS]
+//! xcc inspect MODEL [--target T] [--cpu C]
+//! xcc profile MODEL [--target T] [--cpu C] [--runs N] [--peak GFLOPS]
 //! xcc import KERAS_FILE --out spec.json [--weights weights.safetensors]
 //! xcc spec [--height H --width W --classes N --no-top --pooling avg|max] --out spec.json
 //! ```
@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use xcc_codegen::emit::WeightsLocation;
 use xcc_codegen::frontend::keras;
 use xcc_codegen::tensor_io::{self, Preprocess};
-use xcc_codegen::{package, Builder, CompileError, CompileOptions, Target, WeightsSource};
+use xcc_codegen::{package, Builder, CompileError, CompileOptions, Cpu, Target, WeightsSource};
 
 #[derive(Parser)]
 #[command(
@@ -143,6 +143,11 @@ struct ModelArgs {
     /// Instruction set: scalar, avx2, avx512, neon (aarch64) or native (the best this machine runs).
     #[arg(long, default_value = "scalar")]
     target: String,
+    /// CPU family the x86 cache blocking is tuned for: generic, intel, amd or
+    /// native (this machine's vendor). Default: native with `--target
+    /// native`, else generic. Outputs are the same for every choice.
+    #[arg(long)]
+    cpu: Option<String>,
 }
 
 impl ModelArgs {
@@ -152,6 +157,19 @@ impl ModelArgs {
             (None, Some(seed)) => Some(WeightsSource::Synthetic { seed }),
             (None, None) => None,
         }
+    }
+
+    /// The `--cpu` choice, `native` resolved to this machine's vendor.
+    fn cpu(&self) -> Result<Cpu, String> {
+        let name = match (&self.cpu, self.target.as_str()) {
+            (Some(c), _) => c.as_str(),
+            (None, "native") => "native",
+            (None, _) => "generic",
+        };
+        Cpu::parse(name).map(Cpu::resolve).ok_or_else(|| {
+            let names: Vec<&str> = Cpu::ALL.iter().map(|c| c.name()).collect();
+            format!("unknown cpu '{name}' (choose one of: {})", names.join(", "))
+        })
     }
 
     fn builder(&self, model: &Path, target: Target) -> Builder {
@@ -202,6 +220,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let opts = CompileOptions {
                 target,
+                cpu: model.cpu()?,
                 weights_location: WeightsLocation::Relative("weights.bin".into()),
                 ..CompileOptions::default()
             };
@@ -299,11 +318,16 @@ fn run(cli: Cli) -> Result<(), String> {
             print!("{}", xception_spec::stats::render(&graph));
             let opts = CompileOptions {
                 target,
+                cpu: model.cpu()?,
                 ..CompileOptions::default()
             };
             let generated =
                 xcc_codegen::compile(&graph, &weights, &opts).map_err(|e| e.to_string())?;
-            println!("\nSteps after passes (target {}):", target.name());
+            println!(
+                "\nSteps after passes (target {}, cpu {}):",
+                target.name(),
+                opts.cpu.name()
+            );
             println!(
                 "{:>4}  {:<12} {:>14} {:>12}  name",
                 "#", "kind", "MACs", "live KiB"
@@ -378,11 +402,13 @@ fn cache_root() -> PathBuf {
 }
 
 /// Cache key: the spec text, the weights source (seed, or the file's path, size
-/// and modification time), the target and the compiler version.
+/// and modification time), the target, the CPU family and the compiler
+/// version.
 fn cache_key(
     spec: &Path,
     weights: Option<&WeightsSource>,
     target: Target,
+    cpu: Cpu,
 ) -> Result<String, String> {
     let text = std::fs::read(spec).map_err(|e| format!("{}: {e}", spec.display()))?;
     // The compiler's own build (size and time of this executable) is part of the
@@ -398,9 +424,10 @@ fn cache_key(
         })
         .unwrap_or_default();
     let mut key = format!(
-        "xcc {} {exe} {}\n",
+        "xcc {} {exe} {} {}\n",
         env!("CARGO_PKG_VERSION"),
-        target.resolve().name()
+        target.resolve().name(),
+        cpu.resolve().name()
     );
     match weights {
         None => key.push_str("own weights\n"),
@@ -440,7 +467,8 @@ fn prepare(spec: &Path, model: &ModelArgs, target: Target) -> Result<Prepared, S
         ));
     }
     let root = cache_root();
-    let key = cache_key(spec, model.source().as_ref(), target)?;
+    let cpu = model.cpu()?;
+    let key = cache_key(spec, model.source().as_ref(), target, cpu)?;
     let dir = root.join(&key);
     let marker = dir.join("xcc-complete");
     // A cached model needs only its graph (the weights are in the built crate);
@@ -459,13 +487,15 @@ fn prepare(spec: &Path, model: &ModelArgs, target: Target) -> Result<Prepared, S
     let krate = format!("{}_{}", package::crate_name(&graph.spec.name), &key[..12]);
     if !marker.exists() {
         eprintln!(
-            "xcc: compiling {} for {} into {}",
+            "xcc: compiling {} for {} (cpu {}) into {}",
             spec.display(),
             target.name(),
+            cpu.name(),
             dir.display()
         );
         let opts = CompileOptions {
             target,
+            cpu,
             weights_location: WeightsLocation::Relative("weights.bin".into()),
             ..CompileOptions::default()
         };
@@ -600,9 +630,10 @@ fn profile_model(
         );
     }
     println!(
-        "total: {:.3} ms (sum of step medians, {runs} runs, target {}), {:.1} GFLOP/s",
+        "total: {:.3} ms (sum of step medians, {runs} runs, target {}, cpu {}), {:.1} GFLOP/s",
         total / 1e3,
         target.resolve().name(),
+        model.cpu()?.name(),
         2.0 * total_macs as f64 / (total * 1e3)
     );
     Ok(())
