@@ -133,12 +133,12 @@ fn cpu_names_round_trip_and_native_is_this_vendor() {
     assert_ne!(Cpu::Native.resolve(), Cpu::Native);
 }
 
-/// Xception's AVX-512 source for a CPU family, squashed.
-fn xception_source(cpu: Cpu) -> String {
+/// Xception's source for a target and CPU family, squashed.
+fn xception_source(target: Target, cpu: Cpu) -> String {
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs/xception.json");
     let (graph, weights) = Builder::new(spec).seed(42).load().expect("xception loads");
     let opts = CompileOptions {
-        target: Target::Avx512,
+        target,
         cpu,
         weights_location: WeightsLocation::Relative("weights.bin".into()),
         ..CompileOptions::default()
@@ -155,17 +155,22 @@ fn cpu_family_sets_the_blocking_of_the_emitted_calls() {
     // Separables with 728 outputs, as `(rows per block, k block)`: the
     // middle flow's 24 and block 13's first (19x19x728) take the image in
     // one block of 19 rows with `k` unblocked for generic, in blocks of 10
-    // rows with `k` blocks of 128 for Intel; block 4's first (37x37x256)
+    // rows with `k` blocks of 128 for Intel (AVX-512); block 4's first (37x37x256)
     // blocks of 19 rows (generic) and 13 (Intel).
     let calls = |src: &str, rows: usize, kc: usize| {
         src.matches(&format!("}},728usize,({rows}usize,{kc}usize),"))
             .count()
     };
-    let generic = xception_source(Cpu::Generic);
-    let intel = xception_source(Cpu::Intel);
+    let generic = xception_source(Target::Avx512, Cpu::Generic);
+    let intel = xception_source(Target::Avx512, Cpu::Intel);
     assert_eq!(calls(&generic, 19, 1024), 24 + 1 + 1);
     assert_eq!(calls(&intel, 10, 128), 24 + 1);
     assert_eq!(calls(&intel, 13, 128), 1);
     assert_eq!(calls(&intel, 19, 1024), 0);
-    assert_eq!(xception_source(Cpu::Amd), generic);
+    assert_eq!(xception_source(Target::Avx512, Cpu::Amd), generic);
+    // AVX2 has one blocking.
+    assert_eq!(
+        xception_source(Target::Avx2, Cpu::Intel),
+        xception_source(Target::Avx2, Cpu::Generic)
+    );
 }

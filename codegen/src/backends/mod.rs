@@ -84,10 +84,10 @@ impl Target {
     /// The backend implementing the (resolved) target, with the cache
     /// blocking for `cpu` (x86 only; the other targets have one schedule).
     pub fn backend(self, cpu: Cpu) -> Box<dyn Backend> {
-        let blocking = x86::Blocking::for_cpu(cpu);
+        let x86 = |simd| x86::X86Backend::new(simd, x86::Blocking::for_cpu(simd, cpu));
         match self.resolve() {
-            Target::Avx2 => Box::new(x86::X86Backend::new(x86::Simd::Avx2, blocking)),
-            Target::Avx512 => Box::new(x86::X86Backend::new(x86::Simd::Avx512, blocking)),
+            Target::Avx2 => Box::new(x86(x86::Simd::Avx2)),
+            Target::Avx512 => Box::new(x86(x86::Simd::Avx512)),
             Target::Neon => Box::new(arm::NeonBackend),
             _ => Box::new(scalar::ScalarBackend),
         }

@@ -4,6 +4,7 @@
 //! depthwise strips, streamed blocks of small-weight steps) measured the
 //! same way on every machine the project ran on.
 
+use super::Simd;
 use crate::backends::Cpu;
 
 /// The cache blocking of the GEMM-based x86 kernels.
@@ -41,7 +42,7 @@ impl Blocking {
         separable_block_bytes: 1100 * 1024,
     };
 
-    /// For Intel CPUs, tuned on a Xeon guest (Sapphire Rapids, family 6
+    /// For AVX-512 on Intel CPUs, tuned on a Xeon guest (Sapphire Rapids, family 6
     /// model 207: 48 KiB L1d, 2 MiB L2 per core) whose sibling hyperthread
     /// is usually busy with another tenant: `k` in blocks of 128 (a 6x4
     /// panel's block is 32 KiB, held in L1) and separable blocks of 576 KiB
@@ -53,16 +54,19 @@ impl Blocking {
     /// 576 KiB blocks alone were level (0.99-1.00). On the same guest on
     /// 2026-11-28, per-step A/Bs had the middle flow's `k` blocks of 64,
     /// 256 and 728 1.7-3.7% slower than 128, and one separable block 4%
-    /// slower than two.
-    pub const INTEL: Blocking = Blocking {
+    /// slower than two. AVX2 keeps [`Blocking::GENERIC`]: with this blocking
+    /// it ran 1.10x slower in the same rounds (9 rounds, 4 slower, 3 faster),
+    /// as its 6x2 tile reads only 64 B of weights per step, which L2 feeds.
+    pub const INTEL_AVX512: Blocking = Blocking {
         gemm_kc: 128,
         separable_block_bytes: 576 * 1024,
     };
 
-    /// The blocking for a CPU family ([`Cpu::Native`] is resolved first).
-    pub fn for_cpu(cpu: Cpu) -> Blocking {
-        match cpu.resolve() {
-            Cpu::Intel => Blocking::INTEL,
+    /// The blocking for an instruction set on a CPU family ([`Cpu::Native`]
+    /// is resolved first).
+    pub fn for_cpu(simd: Simd, cpu: Cpu) -> Blocking {
+        match (simd, cpu.resolve()) {
+            (Simd::Avx512, Cpu::Intel) => Blocking::INTEL_AVX512,
             _ => Blocking::GENERIC,
         }
     }
