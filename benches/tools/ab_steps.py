@@ -6,7 +6,8 @@ cache (`~/.cache/xcc/target/release/<name>_<hash>`; the newest one is the
 last build) in `profile:N` mode, `--rounds` times, and prints each step's
 median of the per-round medians for A and B and their ratio (below 1: B is
 faster), then the totals. Interleaving makes both see the same machine
-state; trust shifts that hold over many steps, not one step's ratio.
+state, and the order alternates from round to round (use an even number of
+rounds); trust shifts that hold over many steps, not one step's ratio.
 
     python3 benches/tools/ab_steps.py A_RUNNER B_RUNNER INPUT.f32 [--rounds 4] [--runs 5]
 
@@ -44,8 +45,11 @@ def main():
     ap.add_argument("--runs", type=int, default=5, help="timed runs per step and round")
     args = ap.parse_args()
     times = (defaultdict(list), defaultdict(list))
-    for _ in range(args.rounds):
-        for side, runner in zip(times, (args.a, args.b)):
+    for r in range(args.rounds):
+        # A first in even rounds, B first in odd ones: on a shared machine
+        # whichever runs second can be slower across the board.
+        pairs = list(zip(times, (args.a, args.b)))
+        for side, runner in pairs if r % 2 == 0 else pairs[::-1]:
             for step, us in profile(runner, args.input, args.runs).items():
                 side[step].append(us)
     total_a = total_b = 0.0
