@@ -154,9 +154,10 @@ fn xception_source(target: Target, cpu: Cpu) -> String {
 fn cpu_family_sets_the_blocking_of_the_emitted_calls() {
     // Separables with 728 outputs, as `(rows per block, k block)`: the
     // middle flow's 24 and block 13's first (19x19x728) take the image in
-    // one block of 19 rows with `k` unblocked for generic, in blocks of 10
-    // rows with `k` blocks of 128 for Intel (AVX-512); block 4's first (37x37x256)
-    // blocks of 19 rows (generic) and 13 (Intel).
+    // one block of 19 rows with `k` unblocked for generic, in blocks of 7
+    // rows with `k` blocks of 128 for Intel (AVX-512); block 4's first
+    // (37x37x256) blocks of 19 rows (generic) and 10 (Intel), its second
+    // (37x37x728) 10 and 3.
     let calls = |src: &str, rows: usize, kc: usize| {
         src.matches(&format!("}},728usize,({rows}usize,{kc}usize),"))
             .count()
@@ -164,8 +165,10 @@ fn cpu_family_sets_the_blocking_of_the_emitted_calls() {
     let generic = xception_source(Target::Avx512, Cpu::Generic);
     let intel = xception_source(Target::Avx512, Cpu::Intel);
     assert_eq!(calls(&generic, 19, 1024), 24 + 1 + 1);
-    assert_eq!(calls(&intel, 10, 128), 24 + 1);
-    assert_eq!(calls(&intel, 13, 128), 1);
+    assert_eq!(calls(&generic, 10, 1024), 1);
+    assert_eq!(calls(&intel, 7, 128), 24 + 1);
+    assert_eq!(calls(&intel, 10, 128), 1);
+    assert_eq!(calls(&intel, 3, 128), 1);
     assert_eq!(calls(&intel, 19, 1024), 0);
     assert_eq!(xception_source(Target::Avx512, Cpu::Amd), generic);
     // AVX2 has one blocking.

@@ -42,24 +42,33 @@ impl Blocking {
         separable_block_bytes: 1100 * 1024,
     };
 
-    /// For AVX-512 on Intel CPUs, tuned on a Xeon guest (Sapphire Rapids, family 6
-    /// model 207: 48 KiB L1d, 2 MiB L2 per core) whose sibling hyperthread
-    /// is usually busy with another tenant: `k` in blocks of 128 (a 6x4
-    /// panel's block is 32 KiB, held in L1) and separable blocks of 576 KiB
-    /// (the middle flow in 10 + 9 rows). The smaller working set is what
-    /// counts there: against [`Blocking::GENERIC`], AVX-512 whole-model
-    /// rounds with the order rotated (2026-12-03) gave medians 0.946 (12 of
-    /// 18 rounds faster), 0.916 (22 of 24) and 0.940 (17 of 24), while the
-    /// quietest runs of each were level (0.97-1.00); `k` blocks of 128 or
-    /// 576 KiB blocks alone were level (0.99-1.00). On the same guest on
-    /// 2026-11-28, per-step A/Bs had the middle flow's `k` blocks of 64,
-    /// 256 and 728 1.7-3.7% slower than 128, and one separable block 4%
-    /// slower than two. AVX2 keeps [`Blocking::GENERIC`]: with this blocking
-    /// it ran 1.10x slower in the same rounds (9 rounds, 4 slower, 3 faster),
-    /// as its 6x2 tile reads only 64 B of weights per step, which L2 feeds.
+    /// For AVX-512 on Intel CPUs, tuned on a Xeon guest (Sapphire Rapids,
+    /// family 6 model 207: 48 KiB L1d, 2 MiB L2 per core) whose sibling
+    /// hyperthread is usually busy with another tenant: `k` in blocks of 128
+    /// (a 6x4 panel's block is 32 KiB, held in L1) and separable blocks of
+    /// 384 KiB (the middle flow in 7 + 7 + 5 rows). The smaller working set
+    /// is what counts there (2026-12-03, interleaved, the order rotated):
+    ///
+    /// - 128 and 576 KiB against [`Blocking::GENERIC`], whole-model medians
+    ///   0.946 (12 of 18 rounds faster), 0.916 (22 of 24) and 0.939 (16 of
+    ///   18), the least contended runs level (0.97-1.00); `k` blocks of 128
+    ///   or 576 KiB blocks alone were level (0.99-1.00).
+    /// - 384 KiB against 576 KiB (both with 128): whole-model medians 0.963
+    ///   (13 of 18 rounds); per step, in both orders, the middle flow 0.952
+    ///   and 0.957, block 4 0.98 and 0.968, the model 0.965 and 0.973, the
+    ///   steps it does not change within 3%. In a quieter window on
+    ///   2026-11-28, 7-row blocks had measured 1.2-1.6% slower than 10.
+    /// - The large-weight streamed steps (blocks 4 and 13) kept at 1100 KiB
+    ///   under this blocking were 4-6% slower per step.
+    ///
+    /// On the same guest on 2026-11-28, per-step A/Bs had the middle flow's
+    /// `k` blocks of 64, 256 and 728 1.7-3.7% slower than 128. AVX2 keeps
+    /// [`Blocking::GENERIC`]: with `k` blocks of 128 and 576 KiB it ran 1.10x
+    /// slower (9 rounds, 4 slower, 3 faster), as its 6x2 tile reads only
+    /// 64 B of weights per step, which L2 feeds.
     pub const INTEL_AVX512: Blocking = Blocking {
         gemm_kc: 128,
-        separable_block_bytes: 576 * 1024,
+        separable_block_bytes: 384 * 1024,
     };
 
     /// The blocking for an instruction set on a CPU family ([`Cpu::Native`]
