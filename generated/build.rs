@@ -36,30 +36,20 @@ fn main() -> ExitCode {
         eprintln!("error: XCC_CPU={cpu_name:?} is not a known CPU family");
         return ExitCode::FAILURE;
     };
-    let mut xception = Builder::new(specs.join("xception.json"))
-        .name("xception")
-        .target(target)
-        .cpu(cpu);
+    let mut xception = Builder::new(specs.join("xception.json")).name("xception");
     xception = match std::env::var_os("XCC_XCEPTION_WEIGHTS") {
         Some(p) => xception.weights_file(p),
         None => xception.seed(42),
     };
     let tiny = Builder::new(specs.join("tiny_xception.json"))
         .name("tiny_xception")
-        .seed(7)
-        .target(target)
-        .cpu(cpu);
-    let fer = Builder::new(fixtures.join("emotion_model.hdf5"))
-        .name("fer")
-        .target(target)
-        .cpu(cpu);
+        .seed(7);
+    let fer = Builder::new(fixtures.join("emotion_model.hdf5")).name("fer");
     let awkward = Builder::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/awkward.json"))
         .name("awkward")
-        .seed(5)
-        .target(target)
-        .cpu(cpu);
+        .seed(5);
     for b in [xception, tiny, fer, awkward] {
-        if let Err(e) = b.generate() {
+        if let Err(e) = b.target(target).cpu(cpu).generate() {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }

@@ -13,20 +13,27 @@ fn squash(s: &str) -> String {
     s.split_whitespace().collect()
 }
 
-fn tiny_source(target: Target) -> String {
-    let spec =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs/tiny_xception.json");
-    let (graph, weights) = Builder::new(spec)
-        .seed(7)
+/// The generated source of a bundled spec with synthetic weights.
+fn source(spec: &str, seed: u64, target: Target, cpu: Cpu) -> String {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../xception-spec/specs")
+        .join(spec);
+    let (graph, weights) = Builder::new(&spec)
+        .seed(seed)
         .load()
-        .expect("tiny_xception loads");
+        .unwrap_or_else(|e| panic!("{} loads: {e}", spec.display()));
     let opts = CompileOptions {
         target,
+        cpu,
         weights_location: WeightsLocation::Relative("weights.bin".into()),
         ..CompileOptions::default()
     };
     let g = xcc_codegen::compile(&graph, &weights, &opts).expect("compiles");
     g.source
+}
+
+fn tiny_source(target: Target) -> String {
+    source("tiny_xception.json", 7, target, Cpu::Generic)
 }
 
 #[test]
@@ -135,19 +142,7 @@ fn cpu_names_round_trip_and_native_is_this_vendor() {
 
 /// Xception's source for a target and CPU family, squashed.
 fn xception_source(target: Target, cpu: Cpu) -> String {
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xception-spec/specs/xception.json");
-    let (graph, weights) = Builder::new(spec).seed(42).load().expect("xception loads");
-    let opts = CompileOptions {
-        target,
-        cpu,
-        weights_location: WeightsLocation::Relative("weights.bin".into()),
-        ..CompileOptions::default()
-    };
-    squash(
-        &xcc_codegen::compile(&graph, &weights, &opts)
-            .expect("compiles")
-            .source,
-    )
+    squash(&source("xception.json", 42, target, cpu))
 }
 
 #[test]

@@ -26,6 +26,8 @@
 
 mod tuning;
 
+pub use tuning::Blocking;
+
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -33,8 +35,6 @@ use super::scalar::{epilogue_tokens, logical_consts, scalar_call, scalar_scratch
 use super::{
     next_bias, staged_call, staged_pack, staged_scratch, Backend, KernelModule, StepArgs, Target,
 };
-pub use tuning::Blocking;
-
 use crate::ir::{
     separables_pool_shapes, streamed_shortcut, Geom, Kernel, Program, SeparableShape, Step,
 };

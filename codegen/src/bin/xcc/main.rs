@@ -451,6 +451,7 @@ fn cache_key(
 /// A model compiled and built in the cache, ready to run.
 struct Prepared {
     graph: xception_spec::Graph,
+    cpu: Cpu,
     bin: PathBuf,
     dir: PathBuf,
 }
@@ -539,6 +540,7 @@ fn prepare(spec: &Path, model: &ModelArgs, target: Target) -> Result<Prepared, S
     std::fs::write(&marker, b"ok").map_err(|e| format!("{}: {e}", marker.display()))?;
     Ok(Prepared {
         graph,
+        cpu,
         bin: target_dir
             .join("release")
             .join(format!("{krate}{}", std::env::consts::EXE_SUFFIX)),
@@ -633,7 +635,7 @@ fn profile_model(
         "total: {:.3} ms (sum of step medians, {runs} runs, target {}, cpu {}), {:.1} GFLOP/s",
         total / 1e3,
         target.resolve().name(),
-        model.cpu()?.name(),
+        p.cpu.name(),
         2.0 * total_macs as f64 / (total * 1e3)
     );
     Ok(())
