@@ -9,7 +9,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
-use xcc_benches::data;
+use xcc_benches::{data, peak, supported, MIDDLE};
 use xcc_codegen::backends::kernels::scalar::{
     conv1x1_scratch, winograd_scratch, Epilogue, Residual, Window,
 };
@@ -25,23 +25,6 @@ const EP: Epilogue = Epilogue {
     bias: true,
     residual: Residual::None,
     relu: true,
-};
-
-/// The middle flow's separable convolution: 19x19x728, 3x3 'same', 728 out.
-const MIDDLE: Window = Window {
-    h: 19,
-    w: 19,
-    c: 728,
-    oh: 19,
-    ow: 19,
-    kh: 3,
-    kw: 3,
-    sh: 1,
-    sw: 1,
-    dh: 1,
-    dw: 1,
-    pt: 1,
-    pl: 1,
 };
 
 /// block1_conv2: 149x149x32, 3x3 'valid', 64 out.
@@ -128,77 +111,25 @@ const GEMMS: [GemmCase; 7] = [
     ("avx2 3x4", false, 8, 3, 4, gemm2_3x4),
 ];
 
-/// Multiply-add rounds per call of the peak loop.
-const PEAK_ROUNDS: usize = 10_000;
-
-/// Independent accumulators of the peak loop: enough to keep two FMA pipes
-/// of latency 4 busy, few enough to stay in registers on AVX2.
-const PEAK_ACCS: usize = 12;
-
-/// A register-only FMA loop: no memory traffic, so its rate is the FP32 peak
-/// this core gives in this run (the machine's other load included), the
-/// yardstick for the kernels' GFLOP/s.
-#[inline(always)]
-unsafe fn fma_loop<I: x86::Isa>(seed: f32) -> f32 {
-    // SAFETY: the caller checked the CPU.
-    unsafe {
-        let mut acc = [I::splat(seed); PEAK_ACCS];
-        let (m, c) = (I::splat(1.000_000_1), I::splat(-1.0e-7));
-        for _ in 0..PEAK_ROUNDS {
-            for a in acc.iter_mut() {
-                *a = I::fmadd(*a, m, c);
-            }
-        }
-        let sum = acc.into_iter().fold(I::zero(), |s, a| I::add(s, a));
-        let mut out = [0f32; 16];
-        I::store(out.as_mut_ptr(), sum);
-        out[0]
-    }
-}
-
-#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
-unsafe fn peak512(seed: f32) -> f32 {
-    // SAFETY: the caller checked the CPU.
-    unsafe { fma_loop::<avx512::Avx512>(seed) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn peak2(seed: f32) -> f32 {
-    // SAFETY: the caller checked the CPU.
-    unsafe { fma_loop::<avx2::Avx2>(seed) }
-}
-
 /// The attainable FP32 peak per instruction set (FLOP/s).
 fn peak(c: &mut Criterion) {
     type PeakFn = unsafe fn(f32) -> f32;
-    let cases: [(&str, bool, usize, PeakFn); 2] =
-        [("avx512", true, 16, peak512), ("avx2", false, 8, peak2)];
+    let cases: [(&str, bool, usize, PeakFn); 2] = [
+        ("avx512", true, 16, peak::avx512),
+        ("avx2", false, 8, peak::avx2),
+    ];
     let mut group = c.benchmark_group("peak");
     for (name, is512, lanes, f) in cases {
         if !supported(is512, name) {
             continue;
         }
-        group.throughput(Throughput::Elements(
-            (2 * PEAK_ROUNDS * PEAK_ACCS * lanes) as u64,
-        ));
+        group.throughput(Throughput::Elements(peak::flops(lanes)));
         // SAFETY: the instruction set was checked above.
         group.bench_function(format!("fma {name}"), |b| {
             b.iter(|| unsafe { f(black_box(1.0)) })
         });
     }
     group.finish();
-}
-
-fn supported(is512: bool, name: &str) -> bool {
-    let ok = if is512 {
-        avx512::supported()
-    } else {
-        avx2::supported()
-    };
-    if !ok {
-        eprintln!("note: skipping {name}: this CPU lacks the instruction set");
-    }
-    ok
 }
 
 fn criterion() -> Criterion {

@@ -2,7 +2,8 @@
 //! the seed-42 weights and the fer2013 mini-Xception with its real weights,
 //! each compiled for scalar, AVX2 and AVX-512 by `build.rs`; and Xception's
 //! layer groups (entry, middle and exit flow) per backend, timed by running
-//! their steps on an arena holding the state before the group.
+//! their steps on an arena holding the state before the group. The weights
+//! are on huge pages, as in the `xcc` runner.
 //! Instruction sets the CPU lacks are skipped with a note.
 //!
 //! `cargo bench -p xcc-benches --bench models [-- FILTER]`
@@ -46,6 +47,9 @@ macro_rules! bench_model {
                 .into_boxed_slice()
                 .try_into()
                 .expect("input length");
+            // As the `xcc` runner: the weights on huge pages.
+            m::relocate_weights(xcc_runtime::huge_pages::leak_zeroed_f32(m::WEIGHT_FLOATS))
+                .expect("a buffer of WEIGHT_FLOATS floats");
             let mut arena = m::Arena::boxed();
             let mut out = [0f32; m::OUTPUT_LEN];
             let mut g = $c.benchmark_group($group);

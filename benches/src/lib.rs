@@ -1,5 +1,25 @@
-//! Helpers shared by the benchmarks in `benches/`: deterministic data and
-//! FLOP accounting.
+//! Helpers shared by the benchmarks in `benches/`: deterministic data, FLOP
+//! accounting, and (x86) the register-only FMA loop that is the kernels'
+//! yardstick.
+
+/// The middle flow's separable convolution: 19x19x728, 3x3 'same', 728 out.
+#[cfg(target_arch = "x86_64")]
+pub const MIDDLE: xcc_codegen::backends::kernels::scalar::Window =
+    xcc_codegen::backends::kernels::scalar::Window {
+        h: 19,
+        w: 19,
+        c: 728,
+        oh: 19,
+        ow: 19,
+        kh: 3,
+        kw: 3,
+        sh: 1,
+        sw: 1,
+        dh: 1,
+        dw: 1,
+        pt: 1,
+        pl: 1,
+    };
 
 /// `n` deterministic floats in `[-1, 1)` (SplitMix64).
 pub fn data(n: usize, seed: u64) -> Vec<f32> {
@@ -13,4 +33,80 @@ pub fn data(n: usize, seed: u64) -> Vec<f32> {
             ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
         })
         .collect()
+}
+
+/// Whether the CPU has the instruction set (AVX-512 when `is512`, else AVX2
+/// with FMA); prints a note naming the skipped case when it does not.
+#[cfg(target_arch = "x86_64")]
+pub fn supported(is512: bool, name: &str) -> bool {
+    use xcc_codegen::backends::kernels::{avx2, avx512};
+    let ok = if is512 {
+        avx512::supported()
+    } else {
+        avx2::supported()
+    };
+    if !ok {
+        eprintln!("note: skipping {name}: this CPU lacks the instruction set");
+    }
+    ok
+}
+
+/// The attainable FP32 peak: a register-only FMA loop, no memory traffic, so
+/// its rate is the peak this core gives in this run (the machine's other
+/// load included), the yardstick for the kernels' GFLOP/s.
+#[cfg(target_arch = "x86_64")]
+pub mod peak {
+    use xcc_codegen::backends::kernels::{avx2 as isa2, avx512 as isa512, x86};
+
+    /// Multiply-add rounds per call.
+    const ROUNDS: usize = 10_000;
+
+    /// Independent accumulators: enough to keep two FMA pipes of latency 4
+    /// busy, few enough to stay in registers on AVX2.
+    const ACCS: usize = 12;
+
+    /// FLOPs of one call with `lanes` floats per vector.
+    pub fn flops(lanes: usize) -> u64 {
+        (2 * ROUNDS * ACCS * lanes) as u64
+    }
+
+    #[inline(always)]
+    unsafe fn fma_loop<I: x86::Isa>(seed: f32) -> f32 {
+        // SAFETY: the caller checked the CPU.
+        unsafe {
+            let mut acc = [I::splat(seed); ACCS];
+            let (m, c) = (I::splat(1.000_000_1), I::splat(-1.0e-7));
+            for _ in 0..ROUNDS {
+                for a in acc.iter_mut() {
+                    *a = I::fmadd(*a, m, c);
+                }
+            }
+            let sum = acc.into_iter().fold(I::zero(), |s, a| I::add(s, a));
+            let mut out = [0f32; 16];
+            I::store(out.as_mut_ptr(), sum);
+            out[0]
+        }
+    }
+
+    /// One call of the AVX-512 loop ([`flops`]`(16)` FLOPs).
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports AVX-512F ([`super::supported`]).
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+    pub unsafe fn avx512(seed: f32) -> f32 {
+        // SAFETY: the caller checked the CPU.
+        unsafe { fma_loop::<isa512::Avx512>(seed) }
+    }
+
+    /// One call of the AVX2 loop ([`flops`]`(8)` FLOPs).
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports AVX2 and FMA ([`super::supported`]).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn avx2(seed: f32) -> f32 {
+        // SAFETY: the caller checked the CPU.
+        unsafe { fma_loop::<isa2::Avx2>(seed) }
+    }
 }

@@ -104,6 +104,8 @@ const RUNNER: &str = r#"//! Runs the model on a raw little-endian f32 input file
 //! f32 output; prints one JSON line with the arena size and latencies.
 //! With RUNS given as `profile:N`, it instead times every step N times and
 //! prints one line per step: `step<TAB>index<TAB>median microseconds`.
+//! The weights are first copied to huge pages (`relocate_weights`) unless
+//! XCC_STATIC_WEIGHTS is set, which keeps them in the executable's blob.
 
 use std::time::Instant;
 
@@ -126,6 +128,11 @@ fn main() {
         *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
     }
     let input: &[f32; MODEL::INPUT_LEN] = input.as_slice().try_into().expect("length checked");
+    let relocated = std::env::var_os("XCC_STATIC_WEIGHTS").is_none();
+    if relocated {
+        let copy = xcc_runtime::huge_pages::leak_zeroed_f32(MODEL::WEIGHT_FLOATS);
+        MODEL::relocate_weights(copy).expect("buffer of WEIGHT_FLOATS floats");
+    }
     let mut arena = MODEL::Arena::boxed();
     let mut output = [0f32; MODEL::OUTPUT_LEN];
     if let Err(e) = MODEL::try_infer(&mut arena, input, &mut output) {
@@ -164,9 +171,10 @@ fn main() {
         std::process::exit(1)
     });
     println!(
-        "{{\"arena_bytes\": {}, \"target\": \"{}\", \"runs\": {}, \"median_ms\": {:.4}, \"min_ms\": {:.4}}}",
+        "{{\"arena_bytes\": {}, \"target\": \"{}\", \"weights\": \"{}\", \"runs\": {}, \"median_ms\": {:.4}, \"min_ms\": {:.4}}}",
         MODEL::ARENA_BYTES,
         MODEL::TARGET,
+        if relocated { "huge pages" } else { "static" },
         runs,
         times[runs / 2],
         times[0]
@@ -201,7 +209,7 @@ pub fn write_crate(dir: &Path, name: &str, generated: &Generated) -> Result<Stri
     let runtime_path = runtime.display().to_string();
     let cargo_toml = format!(
         "[package]\nname = \"{krate}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [dependencies]\nxcc-runtime = {{ path = {runtime_path:?}, features = [\"alloc\"] }}\n\n\
+         [dependencies]\nxcc-runtime = {{ path = {runtime_path:?}, features = [\"hugepages\"] }}\n\n\
          [profile.release]\ncodegen-units = 16\n\n\
          [workspace]\n"
     );

@@ -300,16 +300,42 @@ pub fn emit(
             quote!(include_bytes!(#f))
         }
     };
+    let relocate_doc = "Copies the weights into `dst` (exactly [`WEIGHT_FLOATS`] floats, e.g. \
+         from `xcc_runtime::huge_pages::leak_zeroed_f32`) and makes every later inference read \
+         them there: with an OS, memory on huge pages saves the TLB misses of streaming the \
+         weights (see `xcc_runtime::Weights`). Results are bit-identical.";
     let weights_items = if step_consts.iter().any(|c| !c.is_empty()) {
         quote! {
             static WEIGHT_BLOB: xcc_runtime::Aligned64<[u8; #blob_len]> = xcc_runtime::Aligned64(*#include);
 
+            static WEIGHTS: xcc_runtime::Weights<#blob_len> = xcc_runtime::Weights::new(&WEIGHT_BLOB);
+
             fn weights() -> &'static [f32] {
-                xcc_runtime::weights_f32(&WEIGHT_BLOB)
+                WEIGHTS.get()
+            }
+
+            /// Floats in the model's weights (what [`relocate_weights`] takes).
+            pub const WEIGHT_FLOATS: usize = xcc_runtime::Weights::<#blob_len>::FLOATS;
+
+            #[doc = #relocate_doc]
+            pub fn relocate_weights(dst: &'static mut [f32]) -> Result<(), xcc_runtime::WeightsLen> {
+                WEIGHTS.relocate(dst)
             }
         }
     } else {
-        quote!()
+        quote! {
+            /// Floats in the model's weights: none.
+            pub const WEIGHT_FLOATS: usize = 0;
+
+            #[doc = #relocate_doc]
+            pub fn relocate_weights(dst: &'static mut [f32]) -> Result<(), xcc_runtime::WeightsLen> {
+                if dst.is_empty() {
+                    Ok(())
+                } else {
+                    Err(xcc_runtime::WeightsLen { expected: 0, got: dst.len() })
+                }
+            }
+        }
     };
     let model_doc = Literal::string(&format!(
         "Model `{}` compiled by xcc for target `{}`: {} steps, arena {} bytes.",

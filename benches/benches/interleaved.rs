@@ -1,0 +1,299 @@
+//! The middle flow's pointwise GEMM and fused separable convolution against
+//! the FP32 peak, interleaved: on a shared machine whose other tenant moves
+//! timings by 20% from second to second, criterion's one-case-after-another
+//! samples compare different minutes. Here every round times each case once,
+//! the order rotated round by round, and a case's share of the peak is the
+//! median over rounds of its rate against the peak loop's rate in the same
+//! round (paired). The blockings are what the x86 backend emits
+//! ([`Blocking::GENERIC`], [`Blocking::INTEL_AVX512`]); the weights rotate
+//! through copies larger than L2 together, so they come from beyond L2 as in
+//! the model, and lie on huge pages as in the `xcc` runner.
+//!
+//! `cargo bench -p xcc-benches --bench interleaved [-- ROUNDS]` (default 200)
+
+use std::hint::black_box;
+use std::time::Instant;
+use xcc_benches::{data, peak, supported, MIDDLE};
+use xcc_codegen::backends::kernels::scalar::{Epilogue, Residual};
+use xcc_codegen::backends::kernels::{avx2, avx512, x86};
+use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes, separable_rows, Blocking};
+use xcc_codegen::ir::Geom;
+use xcc_runtime::huge_pages::leak_zeroed_f32;
+
+/// Pixels and channels of the middle flow.
+const PX: usize = 19 * 19;
+const CH: usize = 728;
+
+/// Copies of the pointwise weights (2.1 MiB each) the calls rotate through.
+const WEIGHT_COPIES: usize = 4;
+
+/// Peak-loop calls per timed sample (a few milliseconds, like the others).
+const PEAK_CALLS: usize = 100;
+
+/// The separable's epilogue in the model: ReLU on the depthwise input, bias
+/// and ReLU on the output.
+const SEP_EP: Epilogue = Epilogue {
+    relu_in: true,
+    bias: true,
+    residual: Residual::None,
+    relu: true,
+};
+
+/// The GEMM alone: bias and ReLU.
+const GEMM_EP: Epilogue = Epilogue {
+    relu_in: false,
+    bias: true,
+    residual: Residual::None,
+    relu: true,
+};
+
+/// The operands: input image, depthwise weights, pointwise weight copies,
+/// bias, scratch and output.
+struct Operands {
+    x: Vec<f32>,
+    dw: Vec<f32>,
+    pw: Vec<&'static [f32]>,
+    bias: Vec<f32>,
+    scratch: Vec<f32>,
+    y: Vec<f32>,
+    next: usize,
+}
+
+impl Operands {
+    fn new(nv: usize, lanes: usize) -> Self {
+        let w = data(CH * CH, 3);
+        Operands {
+            x: data(PX * CH, 1),
+            dw: pack_depthwise(&data(9 * CH, 2), 9, CH, lanes),
+            pw: (0..WEIGHT_COPIES)
+                .map(|_| {
+                    let packed = pack_gemm(&w, CH, CH, nv, lanes);
+                    let copy = leak_zeroed_f32(packed.len());
+                    copy.copy_from_slice(&packed);
+                    &*copy
+                })
+                .collect(),
+            bias: pad_lanes(&data(CH, 4), lanes),
+            scratch: vec![0.0; PX * CH.div_ceil(lanes) * lanes],
+            y: vec![0.0; PX * CH],
+            next: 0,
+        }
+    }
+
+    /// The next copy of the pointwise weights.
+    fn weights(&mut self) -> usize {
+        self.next = (self.next + 1) % WEIGHT_COPIES;
+        self.next
+    }
+}
+
+/// One timed case: its name, FLOPs per call, the peak it is measured
+/// against (index into the cases) and the call.
+struct Case {
+    name: String,
+    flops: f64,
+    peak: usize,
+    run: Box<dyn FnMut()>,
+}
+
+/// The middle flow's fused separable convolution and its GEMM alone, on one
+/// instruction set with an `MR x NV` tile.
+macro_rules! isa_kernels {
+    ($separable:ident, $gemm:ident, $isa:ty, $feat:literal, $mr:literal, $nv:literal) => {
+        #[target_feature(enable = $feat)]
+        unsafe fn $separable(rows: usize, kc: usize, o: &mut Operands) {
+            let p = o.weights();
+            // SAFETY: the caller checked the CPU.
+            unsafe {
+                x86::separable::<$isa, $mr, $nv, 3, 3>(
+                    &MIDDLE,
+                    CH,
+                    (rows, kc),
+                    &SEP_EP,
+                    &o.x,
+                    &o.dw,
+                    o.pw[p],
+                    &o.bias,
+                    &[],
+                    &mut o.scratch,
+                    &mut o.y,
+                )
+            }
+        }
+
+        #[target_feature(enable = $feat)]
+        unsafe fn $gemm(kc: usize, o: &mut Operands) {
+            let p = o.weights();
+            // SAFETY: the caller checked the CPU.
+            unsafe {
+                x86::dense::<$isa, $mr, $nv>(
+                    CH,
+                    CH,
+                    kc,
+                    &GEMM_EP,
+                    &o.x,
+                    o.pw[p],
+                    &o.bias,
+                    &[],
+                    &mut o.y,
+                )
+            }
+        }
+    };
+}
+
+isa_kernels!(
+    separable512,
+    gemm512,
+    avx512::Avx512,
+    "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma",
+    6,
+    4
+);
+isa_kernels!(separable2, gemm2, avx2::Avx2, "avx2,fma", 6, 2);
+
+/// The middle flow's geometry as the backend sees it (for its block rows).
+fn middle_geom() -> Geom {
+    let g = MIDDLE;
+    Geom {
+        h: g.h,
+        w: g.w,
+        c: g.c,
+        oh: g.oh,
+        ow: g.ow,
+        kh: g.kh,
+        kw: g.kw,
+        sh: g.sh,
+        sw: g.sw,
+        dh: g.dh,
+        dw: g.dw,
+        pt: g.pt,
+        pl: g.pl,
+        pb: 1,
+        pr: 1,
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rounds = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse::<usize>().ok())
+        .unwrap_or(200)
+        .max(3);
+    let geom = middle_geom();
+    let gemm_flops = (2 * PX * CH * CH) as f64;
+    let sep_flops = (2 * PX * CH * (CH + 9)) as f64;
+    let mut cases: Vec<Case> = Vec::new();
+    if supported(true, "avx512") {
+        let at = cases.len();
+        cases.push(Case {
+            name: "peak loop avx512".into(),
+            flops: (PEAK_CALLS as u64 * peak::flops(16)) as f64,
+            peak: at,
+            // SAFETY: the instruction set was checked above.
+            run: Box::new(|| {
+                for _ in 0..PEAK_CALLS {
+                    black_box(unsafe { peak::avx512(black_box(1.0)) });
+                }
+            }),
+        });
+        for (label, b) in [
+            ("generic", Blocking::GENERIC),
+            ("intel", Blocking::INTEL_AVX512),
+        ] {
+            let (rows, kc) = (separable_rows(&geom, &b), b.gemm_kc);
+            let mut o = Operands::new(4, 16);
+            cases.push(Case {
+                name: format!("pointwise avx512 6x4 kc {kc} ({label})"),
+                flops: gemm_flops,
+                peak: at,
+                // SAFETY: the instruction set was checked above.
+                run: Box::new(move || unsafe { gemm512(kc, &mut o) }),
+            });
+            let mut o = Operands::new(4, 16);
+            cases.push(Case {
+                name: format!("separable avx512 rows {rows} kc {kc} ({label})"),
+                flops: sep_flops,
+                peak: at,
+                // SAFETY: the instruction set was checked above.
+                run: Box::new(move || unsafe { separable512(rows, kc, &mut o) }),
+            });
+        }
+    }
+    if supported(false, "avx2") {
+        let at = cases.len();
+        cases.push(Case {
+            name: "peak loop avx2".into(),
+            flops: (PEAK_CALLS as u64 * peak::flops(8)) as f64,
+            peak: at,
+            // SAFETY: the instruction set was checked above.
+            run: Box::new(|| {
+                for _ in 0..PEAK_CALLS {
+                    black_box(unsafe { peak::avx2(black_box(1.0)) });
+                }
+            }),
+        });
+        let b = Blocking::GENERIC;
+        let (rows, kc) = (separable_rows(&geom, &b), b.gemm_kc);
+        let mut o = Operands::new(2, 8);
+        cases.push(Case {
+            name: format!("pointwise avx2 6x2 kc {kc} (generic)"),
+            flops: gemm_flops,
+            peak: at,
+            // SAFETY: the instruction set was checked above.
+            run: Box::new(move || unsafe { gemm2(kc, &mut o) }),
+        });
+        let mut o = Operands::new(2, 8);
+        cases.push(Case {
+            name: format!("separable avx2 rows {rows} kc {kc} (generic)"),
+            flops: sep_flops,
+            peak: at,
+            // SAFETY: the instruction set was checked above.
+            run: Box::new(move || unsafe { separable2(rows, kc, &mut o) }),
+        });
+    }
+    let n = cases.len();
+    if n == 0 {
+        return;
+    }
+    // Seconds per call, per round (two warm-up rounds dropped).
+    let mut secs = vec![Vec::with_capacity(rounds); n];
+    for r in 0..rounds + 2 {
+        for j in 0..n {
+            let i = (j + r) % n;
+            let t = Instant::now();
+            (cases[i].run)();
+            let e = t.elapsed().as_secs_f64();
+            if r >= 2 {
+                secs[i].push(e);
+            }
+        }
+    }
+    println!("{rounds} rounds, order rotated; share of peak = median over rounds of (rate / peak loop's rate in the round)");
+    println!(
+        "{:<44} {:>10} {:>9} {:>13}",
+        "case", "median us", "GFLOP/s", "of peak"
+    );
+    for (i, c) in cases.iter().enumerate() {
+        let p = &cases[c.peak];
+        let mut share: Vec<f64> = secs[i]
+            .iter()
+            .zip(&secs[c.peak])
+            .map(|(s, ps)| (c.flops / s) / (p.flops / ps))
+            .collect();
+        let mut t = secs[i].clone();
+        let m = median(&mut t);
+        println!(
+            "{:<44} {:>10.1} {:>9.1} {:>12.1}%",
+            c.name,
+            m * 1e6,
+            c.flops / m / 1e9,
+            100.0 * median(&mut share)
+        );
+    }
+}
