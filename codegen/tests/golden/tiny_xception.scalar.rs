@@ -56,8 +56,17 @@ pub fn step_output(arena: &Arena, i: usize) -> &[f32] {
 static WEIGHT_BLOB: xcc_runtime::Aligned64<[u8; 35200usize]> = xcc_runtime::Aligned64(
     *include_bytes!(concat!(env!("OUT_DIR"), "/tiny_xception.weights.bin")),
 );
+static WEIGHTS: xcc_runtime::Weights<35200usize> = xcc_runtime::Weights::new(
+    &WEIGHT_BLOB,
+);
 fn weights() -> &'static [f32] {
-    xcc_runtime::weights_f32(&WEIGHT_BLOB)
+    WEIGHTS.get()
+}
+/// Floats in the model's weights (what [`relocate_weights`] takes).
+pub const WEIGHT_FLOATS: usize = xcc_runtime::Weights::<35200usize>::FLOATS;
+///Copies the weights into `dst` (exactly [`WEIGHT_FLOATS`] floats, e.g. from `xcc_runtime::huge_pages::leak_zeroed_f32`) and makes every later inference read them there: with an OS, memory on huge pages saves the TLB misses of streaming the weights (see `xcc_runtime::Weights`). Results are bit-identical.
+pub fn relocate_weights(dst: &'static mut [f32]) -> Result<(), xcc_runtime::WeightsLen> {
+    WEIGHTS.relocate(dst)
 }
 /// Runs the whole model: `input` (NHWC, f32) to `output`. Allocates nothing.
 /// Panics when `!cpu_supported()`; [`try_infer`] returns an error instead.
