@@ -1,13 +1,15 @@
 //! The middle flow's pointwise GEMM and fused separable convolution against
 //! the FP32 peak, interleaved: on a shared machine whose other tenant moves
 //! timings by 20% from second to second, criterion's one-case-after-another
-//! samples compare different minutes. Here every round times each case once,
-//! the order rotated round by round, and a case's share of the peak is the
-//! median over rounds of its rate against the peak loop's rate in the same
-//! round (paired). The blockings are what the x86 backend emits
-//! ([`Blocking::GENERIC`], [`Blocking::INTEL_AVX512`]); the weights rotate
-//! through copies larger than L2 together, so they come from beyond L2 as in
-//! the model, and lie on huge pages as in the `xcc` runner.
+//! samples compare different minutes. Here every round times each case of an
+//! instruction set once, the order rotated round by round, and a case's share
+//! of the peak is the median over rounds of its rate against the peak loop's
+//! rate in the same round (paired). The blockings are what the x86 backend
+//! emits ([`Blocking::GENERIC`], [`Blocking::INTEL_AVX512`]). As in the
+//! model, the cases of an instruction set share one input image (in cache
+//! from call to call, like the previous step's output) and their weights
+//! rotate through copies larger than L2 together, on huge pages as in the
+//! `xcc` runner; AVX-512 and AVX2 run one after the other, not mixed.
 //!
 //! `cargo bench -p xcc-benches --bench interleaved [-- ROUNDS]` (default 200)
 
@@ -87,13 +89,22 @@ impl Operands {
     }
 }
 
-/// One timed case: its name, FLOPs per call, the peak it is measured
-/// against (index into the cases) and the call.
+/// What a case runs.
+#[derive(Clone, Copy)]
+enum Kernel {
+    /// [`PEAK_CALLS`] calls of the peak loop.
+    Peak,
+    /// The GEMM alone with `k` blocks of `kc`.
+    Gemm { kc: usize },
+    /// The fused separable with blocks of `rows` rows and `k` blocks of `kc`.
+    Separable { rows: usize, kc: usize },
+}
+
+/// One timed case: its name, FLOPs per call and kernel.
 struct Case {
     name: String,
     flops: f64,
-    peak: usize,
-    run: Box<dyn FnMut()>,
+    kernel: Kernel,
 }
 
 /// The middle flow's fused separable convolution and its GEMM alone, on one
@@ -179,115 +190,55 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let rounds = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse::<usize>().ok())
-        .unwrap_or(200)
-        .max(3);
+/// The cases of one instruction set: the peak loop first, then the GEMM and
+/// the separable with each blocking.
+fn cases(isa: &str, lanes: usize, blockings: &[(&str, Blocking)], tile: &str) -> Vec<Case> {
     let geom = middle_geom();
-    let gemm_flops = (2 * PX * CH * CH) as f64;
-    let sep_flops = (2 * PX * CH * (CH + 9)) as f64;
-    let mut cases: Vec<Case> = Vec::new();
-    if supported(true, "avx512") {
-        let at = cases.len();
-        cases.push(Case {
-            name: "peak loop avx512".into(),
-            flops: (PEAK_CALLS as u64 * peak::flops(16)) as f64,
-            peak: at,
-            // SAFETY: the instruction set was checked above.
-            run: Box::new(|| {
-                for _ in 0..PEAK_CALLS {
-                    black_box(unsafe { peak::avx512(black_box(1.0)) });
-                }
-            }),
-        });
-        for (label, b) in [
-            ("generic", Blocking::GENERIC),
-            ("intel", Blocking::INTEL_AVX512),
-        ] {
-            let (rows, kc) = (separable_rows(&geom, &b), b.gemm_kc);
-            let mut o = Operands::new(4, 16);
-            cases.push(Case {
-                name: format!("pointwise avx512 6x4 kc {kc} ({label})"),
-                flops: gemm_flops,
-                peak: at,
-                // SAFETY: the instruction set was checked above.
-                run: Box::new(move || unsafe { gemm512(kc, &mut o) }),
-            });
-            let mut o = Operands::new(4, 16);
-            cases.push(Case {
-                name: format!("separable avx512 rows {rows} kc {kc} ({label})"),
-                flops: sep_flops,
-                peak: at,
-                // SAFETY: the instruction set was checked above.
-                run: Box::new(move || unsafe { separable512(rows, kc, &mut o) }),
-            });
-        }
-    }
-    if supported(false, "avx2") {
-        let at = cases.len();
-        cases.push(Case {
-            name: "peak loop avx2".into(),
-            flops: (PEAK_CALLS as u64 * peak::flops(8)) as f64,
-            peak: at,
-            // SAFETY: the instruction set was checked above.
-            run: Box::new(|| {
-                for _ in 0..PEAK_CALLS {
-                    black_box(unsafe { peak::avx2(black_box(1.0)) });
-                }
-            }),
-        });
-        let b = Blocking::GENERIC;
+    let mut cases = vec![Case {
+        name: format!("peak loop {isa}"),
+        flops: (PEAK_CALLS as u64 * peak::flops(lanes)) as f64,
+        kernel: Kernel::Peak,
+    }];
+    for &(label, b) in blockings {
         let (rows, kc) = (separable_rows(&geom, &b), b.gemm_kc);
-        let mut o = Operands::new(2, 8);
         cases.push(Case {
-            name: format!("pointwise avx2 6x2 kc {kc} (generic)"),
-            flops: gemm_flops,
-            peak: at,
-            // SAFETY: the instruction set was checked above.
-            run: Box::new(move || unsafe { gemm2(kc, &mut o) }),
+            name: format!("pointwise {isa} {tile} kc {kc} ({label})"),
+            flops: (2 * PX * CH * CH) as f64,
+            kernel: Kernel::Gemm { kc },
         });
-        let mut o = Operands::new(2, 8);
         cases.push(Case {
-            name: format!("separable avx2 rows {rows} kc {kc} (generic)"),
-            flops: sep_flops,
-            peak: at,
-            // SAFETY: the instruction set was checked above.
-            run: Box::new(move || unsafe { separable2(rows, kc, &mut o) }),
+            name: format!("separable {isa} rows {rows} kc {kc} ({label})"),
+            flops: (2 * PX * CH * (CH + 9)) as f64,
+            kernel: Kernel::Separable { rows, kc },
         });
     }
+    cases
+}
+
+/// Times `rounds` rounds of `cases` (two warm-up rounds first), the order
+/// rotated, with `run`; prints each case's median time, rate and median
+/// share of the peak loop (case 0) in the same round.
+fn measure(rounds: usize, cases: &[Case], mut run: impl FnMut(Kernel)) {
     let n = cases.len();
-    if n == 0 {
-        return;
-    }
-    // Seconds per call, per round (two warm-up rounds dropped).
     let mut secs = vec![Vec::with_capacity(rounds); n];
     for r in 0..rounds + 2 {
         for j in 0..n {
             let i = (j + r) % n;
             let t = Instant::now();
-            (cases[i].run)();
+            run(cases[i].kernel);
             let e = t.elapsed().as_secs_f64();
             if r >= 2 {
                 secs[i].push(e);
             }
         }
     }
-    println!("{rounds} rounds, order rotated; share of peak = median over rounds of (rate / peak loop's rate in the round)");
-    println!(
-        "{:<44} {:>10} {:>9} {:>13}",
-        "case", "median us", "GFLOP/s", "of peak"
-    );
     for (i, c) in cases.iter().enumerate() {
-        let p = &cases[c.peak];
         let mut share: Vec<f64> = secs[i]
             .iter()
-            .zip(&secs[c.peak])
-            .map(|(s, ps)| (c.flops / s) / (p.flops / ps))
+            .zip(&secs[0])
+            .map(|(s, ps)| (c.flops / s) / (cases[0].flops / ps))
             .collect();
-        let mut t = secs[i].clone();
-        let m = median(&mut t);
+        let m = median(&mut secs[i].clone());
         println!(
             "{:<44} {:>10.1} {:>9.1} {:>12.1}%",
             c.name,
@@ -295,5 +246,53 @@ fn main() {
             c.flops / m / 1e9,
             100.0 * median(&mut share)
         );
+    }
+}
+
+fn main() {
+    let rounds = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse::<usize>().ok())
+        .unwrap_or(200)
+        .max(3);
+    println!("{rounds} rounds per instruction set, order rotated; share of peak = median over rounds of (rate / peak loop's rate in the round)");
+    println!(
+        "{:<44} {:>10} {:>9} {:>13}",
+        "case", "median us", "GFLOP/s", "of peak"
+    );
+    if supported(true, "avx512") {
+        let blockings = [
+            ("generic", Blocking::GENERIC),
+            ("intel", Blocking::INTEL_AVX512),
+        ];
+        let mut o = Operands::new(4, 16);
+        // SAFETY (each call): the instruction set was checked above.
+        measure(
+            rounds,
+            &cases("avx512", 16, &blockings, "6x4"),
+            |k| match k {
+                Kernel::Peak => {
+                    for _ in 0..PEAK_CALLS {
+                        black_box(unsafe { peak::avx512(black_box(1.0)) });
+                    }
+                }
+                Kernel::Gemm { kc } => unsafe { gemm512(kc, &mut o) },
+                Kernel::Separable { rows, kc } => unsafe { separable512(rows, kc, &mut o) },
+            },
+        );
+    }
+    if supported(false, "avx2") {
+        let mut o = Operands::new(2, 8);
+        let blockings = [("generic", Blocking::GENERIC)];
+        // SAFETY (each call): the instruction set was checked above.
+        measure(rounds, &cases("avx2", 8, &blockings, "6x2"), |k| match k {
+            Kernel::Peak => {
+                for _ in 0..PEAK_CALLS {
+                    black_box(unsafe { peak::avx2(black_box(1.0)) });
+                }
+            }
+            Kernel::Gemm { kc } => unsafe { gemm2(kc, &mut o) },
+            Kernel::Separable { rows, kc } => unsafe { separable2(rows, kc, &mut o) },
+        });
     }
 }
