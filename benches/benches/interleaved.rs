@@ -15,8 +15,8 @@
 
 use std::hint::black_box;
 use std::time::Instant;
-use xcc_benches::{data, peak, supported, MIDDLE};
-use xcc_codegen::backends::kernels::scalar::{Epilogue, Residual};
+use xcc_benches::{data, peak, supported};
+use xcc_codegen::backends::kernels::scalar::{Epilogue, Residual, Window};
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
 use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes, separable_rows, Blocking};
 use xcc_codegen::ir::Geom;
@@ -25,6 +25,26 @@ use xcc_runtime::huge_pages::leak_zeroed_f32;
 /// Pixels and channels of the middle flow.
 const PX: usize = 19 * 19;
 const CH: usize = 728;
+
+/// The middle flow's separable convolution as the backend sees it:
+/// 19x19x728, 3x3 'same', 728 out.
+const MIDDLE: Geom = Geom {
+    h: 19,
+    w: 19,
+    c: CH,
+    oh: 19,
+    ow: 19,
+    kh: 3,
+    kw: 3,
+    sh: 1,
+    sw: 1,
+    dh: 1,
+    dw: 1,
+    pt: 1,
+    pl: 1,
+    pb: 1,
+    pr: 1,
+};
 
 /// Copies of the pointwise weights (2.1 MiB each) the calls rotate through.
 const WEIGHT_COPIES: usize = 4;
@@ -49,9 +69,10 @@ const GEMM_EP: Epilogue = Epilogue {
     relu: true,
 };
 
-/// The operands: input image, depthwise weights, pointwise weight copies,
-/// bias, scratch and output.
+/// The operands: the kernels' window, input image, depthwise weights,
+/// pointwise weight copies, bias, scratch and output.
 struct Operands {
+    window: Window,
     x: Vec<f32>,
     dw: Vec<f32>,
     pw: Vec<&'static [f32]>,
@@ -63,13 +84,13 @@ struct Operands {
 
 impl Operands {
     fn new(nv: usize, lanes: usize) -> Self {
-        let w = data(CH * CH, 3);
+        let packed = pack_gemm(&data(CH * CH, 3), CH, CH, nv, lanes);
         Operands {
+            window: MIDDLE.window(),
             x: data(PX * CH, 1),
             dw: pack_depthwise(&data(9 * CH, 2), 9, CH, lanes),
             pw: (0..WEIGHT_COPIES)
                 .map(|_| {
-                    let packed = pack_gemm(&w, CH, CH, nv, lanes);
                     let copy = leak_zeroed_f32(packed.len());
                     copy.copy_from_slice(&packed);
                     &*copy
@@ -117,7 +138,7 @@ macro_rules! isa_kernels {
             // SAFETY: the caller checked the CPU.
             unsafe {
                 x86::separable::<$isa, $mr, $nv, 3, 3>(
-                    &MIDDLE,
+                    &o.window,
                     CH,
                     (rows, kc),
                     &SEP_EP,
@@ -163,28 +184,6 @@ isa_kernels!(
 );
 isa_kernels!(separable2, gemm2, avx2::Avx2, "avx2,fma", 6, 2);
 
-/// The middle flow's geometry as the backend sees it (for its block rows).
-fn middle_geom() -> Geom {
-    let g = MIDDLE;
-    Geom {
-        h: g.h,
-        w: g.w,
-        c: g.c,
-        oh: g.oh,
-        ow: g.ow,
-        kh: g.kh,
-        kw: g.kw,
-        sh: g.sh,
-        sw: g.sw,
-        dh: g.dh,
-        dw: g.dw,
-        pt: g.pt,
-        pl: g.pl,
-        pb: 1,
-        pr: 1,
-    }
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -193,14 +192,13 @@ fn median(v: &mut [f64]) -> f64 {
 /// The cases of one instruction set: the peak loop first, then the GEMM and
 /// the separable with each blocking.
 fn cases(isa: &str, lanes: usize, blockings: &[(&str, Blocking)], tile: &str) -> Vec<Case> {
-    let geom = middle_geom();
     let mut cases = vec![Case {
         name: format!("peak loop {isa}"),
         flops: (PEAK_CALLS as u64 * peak::flops(lanes)) as f64,
         kernel: Kernel::Peak,
     }];
     for &(label, b) in blockings {
-        let (rows, kc) = (separable_rows(&geom, &b), b.gemm_kc);
+        let (rows, kc) = (separable_rows(&MIDDLE, &b), b.gemm_kc);
         cases.push(Case {
             name: format!("pointwise {isa} {tile} kc {kc} ({label})"),
             flops: (2 * PX * CH * CH) as f64,

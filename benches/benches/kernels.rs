@@ -9,7 +9,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
-use xcc_benches::{data, peak, supported, MIDDLE};
+use xcc_benches::{data, peak, supported};
 use xcc_codegen::backends::kernels::scalar::{
     conv1x1_scratch, winograd_scratch, Epilogue, Residual, Window,
 };
@@ -25,6 +25,23 @@ const EP: Epilogue = Epilogue {
     bias: true,
     residual: Residual::None,
     relu: true,
+};
+
+/// The middle flow's separable convolution: 19x19x728, 3x3 'same', 728 out.
+const MIDDLE: Window = Window {
+    h: 19,
+    w: 19,
+    c: 728,
+    oh: 19,
+    ow: 19,
+    kh: 3,
+    kw: 3,
+    sh: 1,
+    sw: 1,
+    dh: 1,
+    dw: 1,
+    pt: 1,
+    pl: 1,
 };
 
 /// block1_conv2: 149x149x32, 3x3 'valid', 64 out.

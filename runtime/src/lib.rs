@@ -124,9 +124,9 @@ pub fn weights_f32<const B: usize>(blob: &'static Aligned64<[u8; B]>) -> &'stati
 /// `relocate_weights`. The point is the memory the copy lives in: Xception's
 /// 88 MiB of weights stream from beyond the caches at every inference, and
 /// on 4 KiB pages each 2 MiB weight matrix costs 512 TLB misses per pass (on
-/// the Intel Xeon guest, a copy on 2 MiB pages made the model 5-6% faster,
-/// the exit flow's steps 15-25%). A `static` blob cannot be on huge pages: it
-/// is mapped from the executable's file.
+/// the contended Intel Xeon guest, a copy on 2 MiB pages made the model 2-6%
+/// faster, the exit flow's steps 5-23%). A `static` blob cannot be on huge
+/// pages: it is mapped from the executable's file.
 #[derive(Debug)]
 pub struct Weights<const B: usize> {
     blob: &'static Aligned64<[u8; B]>,

@@ -304,7 +304,11 @@ pub fn emit(
          from `xcc_runtime::huge_pages::leak_zeroed_f32`) and makes every later inference read \
          them there: with an OS, memory on huge pages saves the TLB misses of streaming the \
          weights (see `xcc_runtime::Weights`). Results are bit-identical.";
-    let weights_items = if step_consts.iter().any(|c| !c.is_empty()) {
+    // A model without weights has an empty blob (and no `weights()`), so the
+    // relocation API is the same for every model.
+    let has_weights = step_consts.iter().any(|c| !c.is_empty());
+    let weights_len = if has_weights { blob_len } else { 0 };
+    let blob_items = if has_weights {
         quote! {
             static WEIGHT_BLOB: xcc_runtime::Aligned64<[u8; #blob_len]> = xcc_runtime::Aligned64(*#include);
 
@@ -313,28 +317,21 @@ pub fn emit(
             fn weights() -> &'static [f32] {
                 WEIGHTS.get()
             }
-
-            /// Floats in the model's weights (what [`relocate_weights`] takes).
-            pub const WEIGHT_FLOATS: usize = xcc_runtime::Weights::<#blob_len>::FLOATS;
-
-            #[doc = #relocate_doc]
-            pub fn relocate_weights(dst: &'static mut [f32]) -> Result<(), xcc_runtime::WeightsLen> {
-                WEIGHTS.relocate(dst)
-            }
         }
     } else {
         quote! {
-            /// Floats in the model's weights: none.
-            pub const WEIGHT_FLOATS: usize = 0;
+            static WEIGHTS: xcc_runtime::Weights<0> = xcc_runtime::Weights::new(&xcc_runtime::Aligned64([]));
+        }
+    };
+    let weights_items = quote! {
+        #blob_items
 
-            #[doc = #relocate_doc]
-            pub fn relocate_weights(dst: &'static mut [f32]) -> Result<(), xcc_runtime::WeightsLen> {
-                if dst.is_empty() {
-                    Ok(())
-                } else {
-                    Err(xcc_runtime::WeightsLen { expected: 0, got: dst.len() })
-                }
-            }
+        /// Floats in the model's weights (what [`relocate_weights`] takes).
+        pub const WEIGHT_FLOATS: usize = xcc_runtime::Weights::<#weights_len>::FLOATS;
+
+        #[doc = #relocate_doc]
+        pub fn relocate_weights(dst: &'static mut [f32]) -> Result<(), xcc_runtime::WeightsLen> {
+            WEIGHTS.relocate(dst)
         }
     };
     let model_doc = Literal::string(&format!(
