@@ -248,6 +248,82 @@ def print_ort_nodes(model, x, runs, tmp):
         print(f"  {statistics.median(v):9.3f}  {ops[name]:<18} {name}")
 
 
+LAYOUT_OPS = {"Transpose", "ReorderInput", "ReorderOutput"}
+
+
+def xcc_profile(args, target, runs):
+    """`xcc profile` once: [(step name, median us)] in execution order."""
+    target, _, cpu = target.partition(":")
+    cmd = [args.xcc, "profile", str(args.spec), "--target", target, "--runs", str(runs)]
+    cmd += ["--cpu", cpu] if cpu else []
+    cmd += ["--weights", str(args.weights)] if args.weights else ["--seed", str(args.seed)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}{p.stdout}")
+    rows = re.findall(r"^\s*\d+\s+\S+\s+([0-9.]+)\s+[0-9.]+%\s+[0-9.]+\s+(.+)$", p.stdout, re.M)
+    return [(name, float(us)) for us, name in rows]
+
+
+def group_of(step):
+    """The row a step is reported in: its first Keras `blockN` layer, else the step itself."""
+    m = re.search(r"(?:^|\+)(block\d+)_", step)
+    return m.group(1) if m else step
+
+
+def compare_steps(args, model, x, target, tmp):
+    """Paired per-block comparison: `--rounds` rounds, each `--runs` profiled
+    ORT calls then one `xcc profile --runs`. ORT's nodes (after its own fusions)
+    are charged to the xcc step holding the spec layer they come from (a node
+    with no layer of its own, like a separate Relu, to the next one that has
+    one); its layout conversions, which xcc does not need, get a row of their
+    own. Per-node profiling adds ORT some overhead, so the sums exceed its
+    unprofiled latency; the rows show where the time goes on each side."""
+    sess = ort_session(model, str(Path(tmp) / "steps"))
+    xcc_rounds = []
+    for r in range(1, args.rounds + 1):
+        for _ in range(args.runs):
+            sess.run(None, {"input": x})
+        xcc_rounds.append(xcc_profile(args, target, args.runs))
+        print(f"profile round {r} of {args.rounds}", end="\r", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    events = json.loads(Path(sess.end_profiling()).read_text())
+    times, ops = {}, {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            name = e["name"][: -len("_kernel_time")]
+            times.setdefault(name, []).append(e["dur"] / 1e3)
+            ops[name] = e["args"].get("op_name", "")
+    steps = [name for name, _ in xcc_rounds[0]]
+    step_of = {layer: i for i, s in enumerate(steps) for layer in s.split("+")}
+    rows = list(dict.fromkeys(group_of(s) for s in steps))
+    ort_ms, pending = dict.fromkeys(rows + ["layout (ORT only)"], 0.0), 0.0
+    for name, v in times.items():  # execution order
+        t = statistics.median(v)
+        if ops[name] in LAYOUT_OPS:
+            ort_ms["layout (ORT only)"] += t
+            continue
+        layer = name.split("/")[0].removesuffix("_nchwc")
+        if layer not in step_of:
+            pending += t
+            continue
+        ort_ms[group_of(steps[step_of[layer]])] += t + pending
+        pending = 0.0
+    ort_ms[rows[-1]] += pending
+    xcc_ms = dict.fromkeys(rows, 0.0)
+    for row in rows:
+        xcc_ms[row] = statistics.median(
+            sum(us for s, us in rnd if group_of(s) == row) / 1e3 for rnd in xcc_rounds)
+    print(f"per block, {args.rounds} paired rounds of {args.runs} runs (ms; ORT per-node medians, "
+          f"xcc {target} per-step medians):")
+    print(f"  {'block':<40} {'ORT':>8} {'xcc':>8} {'xcc/ORT':>8}")
+    for row in rows + ["layout (ORT only)"]:
+        o, m = ort_ms[row], xcc_ms.get(row, 0.0)
+        ratio = f"{m / o:8.3f}" if o > 0 else f"{'-':>8}"
+        print(f"  {row[:40]:<40} {o:8.3f} {m:8.3f} {ratio}")
+    o, m = sum(ort_ms.values()), sum(xcc_ms.values())
+    print(f"  {'total':<40} {o:8.3f} {m:8.3f} {m / o:8.3f}")
+
+
 def time_ort(sess, x, runs):
     """Median milliseconds of `runs` timed `session.run` calls."""
     times = []
@@ -295,6 +371,9 @@ def main():
     ap.add_argument("--xcc", default=str(target_dir / "release/xcc"),
                     help="the xcc binary (default $CARGO_TARGET_DIR/release/xcc)")
     ap.add_argument("--save-onnx", type=Path, help="also write the ONNX model here")
+    ap.add_argument("--steps", action="store_true",
+                    help="instead of whole-model rounds, compare per block (per-node ORT profile "
+                         "against `xcc profile` of the first --target, paired rounds)")
     ap.add_argument("--nodes", action="store_true",
                     help="also print ONNX Runtime's per-node times (compare with `xcc profile`)")
     args = ap.parse_args()
@@ -327,6 +406,9 @@ def main():
                 sys.exit(1)
         for _ in range(args.warmup):
             sess.run(None, {"input": x})
+        if args.steps:
+            compare_steps(args, model, x, args.target[0], tmp)
+            return
         med = {"ORT": []} | {t: [] for t in args.target}
         for r in range(1, args.rounds + 1):
             med["ORT"].append(time_ort(sess, x, args.runs))
