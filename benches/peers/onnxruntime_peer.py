@@ -229,12 +229,9 @@ def ort_session(model, profile_prefix=None):
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def print_ort_nodes(model, x, runs, tmp):
-    """Prints ONNX Runtime's per-node median time over `runs` calls, in
-    execution order (after its own fusions), to compare with `xcc profile`."""
-    sess = ort_session(model, str(Path(tmp) / "ort"))
-    for _ in range(runs):
-        sess.run(None, {"input": x})
+def node_times(sess):
+    """Ends a profiling session: ({node: [ms per call]}, {node: op}), in
+    execution order."""
     events = json.loads(Path(sess.end_profiling()).read_text())
     times, ops = {}, {}
     for e in events:
@@ -242,6 +239,16 @@ def print_ort_nodes(model, x, runs, tmp):
             name = e["name"][: -len("_kernel_time")]
             times.setdefault(name, []).append(e["dur"] / 1e3)
             ops[name] = e["args"].get("op_name", "")
+    return times, ops
+
+
+def print_ort_nodes(model, x, runs, tmp):
+    """Prints ONNX Runtime's per-node median time over `runs` calls, in
+    execution order (after its own fusions), to compare with `xcc profile`."""
+    sess = ort_session(model, str(Path(tmp) / "ort"))
+    for _ in range(runs):
+        sess.run(None, {"input": x})
+    times, ops = node_times(sess)
     total = sum(statistics.median(v) for v in times.values())
     print(f"ONNX Runtime per node (median of {runs} runs, ms; sum {total:.3f} ms):")
     for name, v in times.items():
@@ -251,15 +258,23 @@ def print_ort_nodes(model, x, runs, tmp):
 LAYOUT_OPS = {"Transpose", "ReorderInput", "ReorderOutput"}
 
 
-def xcc_profile(args, target, runs):
-    """`xcc profile` once: [(step name, median us)] in execution order."""
+def xcc(args, command, target, extra):
+    """Runs `xcc COMMAND SPEC` on a `--target` entry (`TARGET[:CPU]`) with the
+    weights source and `extra` arguments; exits on failure, else returns the
+    completed process."""
     target, _, cpu = target.partition(":")
-    cmd = [args.xcc, "profile", str(args.spec), "--target", target, "--runs", str(runs)]
+    cmd = [args.xcc, command, str(args.spec), "--target", target, *extra]
     cmd += ["--cpu", cpu] if cpu else []
     cmd += ["--weights", str(args.weights)] if args.weights else ["--seed", str(args.seed)]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"error: {' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}{p.stdout}")
+    return p
+
+
+def xcc_profile(args, target, runs):
+    """`xcc profile` once: [(step name, median us)] in execution order."""
+    p = xcc(args, "profile", target, ["--runs", str(runs)])
     rows = re.findall(r"^\s*\d+\s+\S+\s+([0-9.]+)\s+[0-9.]+%\s+[0-9.]+\s+(.+)$", p.stdout, re.M)
     return [(name, float(us)) for us, name in rows]
 
@@ -286,13 +301,7 @@ def compare_steps(args, model, x, target, tmp):
         xcc_rounds.append(xcc_profile(args, target, args.runs))
         print(f"profile round {r} of {args.rounds}", end="\r", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    events = json.loads(Path(sess.end_profiling()).read_text())
-    times, ops = {}, {}
-    for e in events:
-        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-            name = e["name"][: -len("_kernel_time")]
-            times.setdefault(name, []).append(e["dur"] / 1e3)
-            ops[name] = e["args"].get("op_name", "")
+    times, ops = node_times(sess)
     steps = [name for name, _ in xcc_rounds[0]]
     step_of = {layer: i for i, s in enumerate(steps) for layer in s.split("+")}
     rows = list(dict.fromkeys(group_of(s) for s in steps))
@@ -338,20 +347,15 @@ def run_xcc(args, target, runs, out_npy):
     """`xcc run` once; returns (median ms, resolved target name) parsed from its stdout.
 
     `target` is a `--target` value, optionally with a CPU family: `avx512:intel`."""
-    target, _, cpu = target.partition(":")
-    cmd = [args.xcc, "run", str(args.spec), "--input", f"detgen:{INPUT_SEED}", "--target", target,
-           "--runs", str(runs), "--output", str(out_npy), "--top", "1"]
-    cmd += ["--cpu", cpu] if cpu else []
-    cmd += ["--weights", str(args.weights)] if args.weights else ["--seed", str(args.seed)]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"error: {' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}{p.stdout}")
+    p = xcc(args, "run", target, ["--input", f"detgen:{INPUT_SEED}", "--runs", str(runs),
+                                  "--output", str(out_npy), "--top", "1"])
+    base, _, cpu = target.partition(":")
     # `latency: median X ms ... (target T` (xcc bin) or the runner's `"median_ms": X` JSON.
     m = re.search(r'median[ _a-z"]*[:\s]\s*"?([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)', p.stdout)
     if not m:
-        sys.exit(f"error: no median latency in the output of {' '.join(cmd)}:\n{p.stdout}")
+        sys.exit(f"error: no median latency in the output of {' '.join(p.args)}:\n{p.stdout}")
     t = re.search(r'target"?:?\s*"?([a-z0-9]+)', p.stdout)
-    name = t.group(1) if t else target
+    name = t.group(1) if t else base
     return float(m.group(1)), f"{name}:{cpu}" if cpu else name
 
 
