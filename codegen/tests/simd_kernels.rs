@@ -404,47 +404,78 @@ fn depthwise_matches_scalar() {
             // pairs and a last single row.
             let g = window_upto(&mut rng, c, k, stride, dil, same, 20);
             let ep = epilogue(&mut rng, false);
-            let n = g.oh * g.ow * c;
-            let (x, w, bias, res) = (
-                rng.vec(g.h * g.w * c),
-                rng.vec(k * k * c),
-                rng.vec(c),
-                rng.vec(n),
-            );
-            let r = res_arg(&ep, &res);
-            let mut want = vec![0.0; n];
-            scalar::depthwise(&g, 1, &ep, &x, &w, &bias, r, &mut want);
-            let mut mag = vec![0.0; n];
-            let mep = magnitude_epilogue(&ep);
-            scalar::depthwise(
-                &g,
-                1,
-                &mep,
-                &abs(&x),
-                &abs(&w),
-                &abs(&bias),
-                &abs(r),
-                &mut mag,
-            );
-            let (wp, bp) = (pack_depthwise(&w, k * k, c, lanes), pad_lanes(&bias, lanes));
-            let mut got = vec![f32::NAN; n];
-            // SAFETY: `isas()` checked the CPU.
-            unsafe {
-                match (isa, k) {
-                    ("avx2", 3) => w2::depthwise::<3, 3>(&g, &ep, &x, &wp, &bp, r, &mut got),
-                    ("avx2", _) => w2::depthwise::<5, 5>(&g, &ep, &x, &wp, &bp, r, &mut got),
-                    (_, 3) => w512::depthwise::<3, 3>(&g, &ep, &x, &wp, &bp, r, &mut got),
-                    _ => w512::depthwise::<5, 5>(&g, &ep, &x, &wp, &bp, r, &mut got),
-                }
-            }
-            check(
-                &format!("{isa} depthwise case {case} {g:?} {ep:?}"),
-                &got,
-                &want,
-                &mag,
-            );
+            check_depthwise(&mut rng, (isa, lanes), case, &g, &ep);
         }
     }
+}
+
+/// Channels that fill half a vector, stride 1 and no bias: the interior
+/// goes two pixels per vector. Widths up to 27 (whole strips of pairs,
+/// single pairs, an odd pixel), 3x3 and 5x5, 'same' and 'valid'.
+#[test]
+fn depthwise_paired_matches_scalar() {
+    for (isa, lanes) in isas() {
+        let mut rng = Rng(12);
+        for case in 0..60 {
+            let k = rng.pick(&[3, 5]);
+            let same = rng.below(2) == 0;
+            let g = window_upto(&mut rng, lanes / 2, k, 1, 1, same, 27);
+            let ep = Epilogue {
+                bias: false,
+                ..epilogue(&mut rng, false)
+            };
+            check_depthwise(&mut rng, (isa, lanes), case, &g, &ep);
+        }
+    }
+}
+
+/// Runs one depthwise case on `isa` against the scalar kernel.
+fn check_depthwise(
+    rng: &mut Rng,
+    (isa, lanes): (&str, usize),
+    case: usize,
+    g: &Window,
+    ep: &Epilogue,
+) {
+    let (c, k, n) = (g.c, g.kh, g.oh * g.ow * g.c);
+    let (x, w, bias, res) = (
+        rng.vec(g.h * g.w * c),
+        rng.vec(k * k * c),
+        rng.vec(c),
+        rng.vec(n),
+    );
+    let r = res_arg(ep, &res);
+    let mut want = vec![0.0; n];
+    scalar::depthwise(g, 1, ep, &x, &w, &bias, r, &mut want);
+    let mut mag = vec![0.0; n];
+    let mep = magnitude_epilogue(ep);
+    scalar::depthwise(
+        g,
+        1,
+        &mep,
+        &abs(&x),
+        &abs(&w),
+        &abs(&bias),
+        &abs(r),
+        &mut mag,
+    );
+    let (wp, bp) = (pack_depthwise(&w, k * k, c, lanes), pad_lanes(&bias, lanes));
+    let mut got = vec![f32::NAN; n];
+    // SAFETY: `isas()` checked the CPU.
+    unsafe {
+        match (isa, k) {
+            ("avx2", 3) => w2::depthwise::<3, 3>(g, ep, &x, &wp, &bp, r, &mut got),
+            ("avx2", _) => w2::depthwise::<5, 5>(g, ep, &x, &wp, &bp, r, &mut got),
+            (_, 3) => w512::depthwise::<3, 3>(g, ep, &x, &wp, &bp, r, &mut got),
+            _ => w512::depthwise::<5, 5>(g, ep, &x, &wp, &bp, r, &mut got),
+        }
+    }
+    check(
+        &format!("{isa} depthwise case {case} {g:?} {ep:?}"),
+        &got,
+        &want,
+        &mag,
+    );
 }
 
 /// The vectors of the GEMM tile a convolution test case runs: its three
@@ -1020,6 +1051,11 @@ fn packing_layouts() {
     assert_eq!(
         pack_depthwise(&[1., 2., 3., 4., 5., 6.], 2, 3, 4),
         [1., 2., 3., 0., 4., 5., 6., 0.]
+    );
+    // Half a vector of channels: repeated in the other half.
+    assert_eq!(
+        pack_depthwise(&[1., 2., 3., 4.], 2, 2, 4),
+        [1., 2., 1., 2., 3., 4., 3., 4.]
     );
     assert_eq!(pad_lanes(&[1., 2., 3.], 8).len(), 8);
 }

@@ -290,13 +290,18 @@ pub fn pack_winograd(w: &[f32], c: usize, co: usize, nv: usize, lanes: usize) ->
 }
 
 /// Packs depthwise weights `[taps, c]` with each tap's row zero-padded to
-/// whole vectors.
+/// whole vectors; channels that fill half a vector fill the other half too,
+/// for the kernels' two pixels per vector (a single pixel's vector loads
+/// zeros there).
 pub fn pack_depthwise(w: &[f32], taps: usize, c: usize, lanes: usize) -> Vec<f32> {
     assert_eq!(w.len(), taps * c, "depthwise weights are [taps, c]");
     let cp = c.div_ceil(lanes) * lanes;
     let mut out = vec![0.0; taps * cp];
     for (dst, src) in out.chunks_exact_mut(cp).zip(w.chunks_exact(c)) {
         dst[..c].copy_from_slice(src);
+        if 2 * c == lanes {
+            dst[c..].copy_from_slice(src);
+        }
     }
     out
 }
