@@ -280,20 +280,25 @@ def xcc_profile(args, target, runs):
 
 
 def group_of(step):
-    """The row a step is reported in: its first Keras `blockN` layer, else the step itself."""
+    """The row a step is reported in: its first Keras `blockN` layer, else the
+    step itself (a classifier's separate softmax step, `<layer>_softmax`, joins
+    `<layer>`: ORT's Softmax node carries the layer's name)."""
     m = re.search(r"(?:^|\+)(block\d+)_", step)
-    return m.group(1) if m else step
+    return m.group(1) if m else step.removesuffix("_softmax")
 
 
 def compare_steps(args, model, x, target, tmp):
-    """Paired per-block comparison: `--rounds` rounds, each `--runs` profiled
-    ORT calls then one `xcc profile --runs`. ORT's nodes (after its own fusions)
+    """Per-block comparison in interleaved rounds: `--rounds` rounds, each
+    `--runs` profiled ORT calls then one `xcc profile --runs` (ORT's per-node
+    medians pooled over all rounds, xcc's the median of its rounds). ORT's nodes (after its own fusions)
     are charged to the xcc step holding the spec layer they come from (a node
     with no layer of its own, like a separate Relu, to the next one that has
     one); its layout conversions, which xcc does not need, get a row of their
     own. Per-node profiling adds ORT some overhead, so the sums exceed its
     unprofiled latency; the rows show where the time goes on each side."""
     sess = ort_session(model, str(Path(tmp) / "steps"))
+    for _ in range(args.warmup):
+        sess.run(None, {"input": x})
     xcc_rounds = []
     for r in range(1, args.rounds + 1):
         for _ in range(args.runs):
@@ -303,11 +308,13 @@ def compare_steps(args, model, x, target, tmp):
     print(file=sys.stderr)
     times, ops = node_times(sess)
     steps = [name for name, _ in xcc_rounds[0]]
+    if not steps or not times:
+        sys.exit("error: no per-step times from `xcc profile` or no per-node times from ORT")
     step_of = {layer: i for i, s in enumerate(steps) for layer in s.split("+")}
     rows = list(dict.fromkeys(group_of(s) for s in steps))
     ort_ms, pending = dict.fromkeys(rows + ["layout (ORT only)"], 0.0), 0.0
-    for name, v in times.items():  # execution order
-        t = statistics.median(v)
+    for name, v in times.items():  # execution order; the warm-up calls left out
+        t = statistics.median(v[args.warmup:] or v)
         if ops[name] in LAYOUT_OPS:
             ort_ms["layout (ORT only)"] += t
             continue
@@ -318,19 +325,17 @@ def compare_steps(args, model, x, target, tmp):
         ort_ms[group_of(steps[step_of[layer]])] += t + pending
         pending = 0.0
     ort_ms[rows[-1]] += pending
-    xcc_ms = dict.fromkeys(rows, 0.0)
-    for row in rows:
-        xcc_ms[row] = statistics.median(
-            sum(us for s, us in rnd if group_of(s) == row) / 1e3 for rnd in xcc_rounds)
-    print(f"per block, {args.rounds} paired rounds of {args.runs} runs (ms; ORT per-node medians, "
-          f"xcc {target} per-step medians):")
+    xcc_ms = {row: statistics.median(sum(us for s, us in rnd if group_of(s) == row) / 1e3
+                                     for rnd in xcc_rounds) for row in rows}
+    print(f"per block, {args.rounds} interleaved rounds of {args.runs} runs (ms; ORT per-node "
+          f"medians, xcc {target} per-step medians):")
     print(f"  {'block':<40} {'ORT':>8} {'xcc':>8} {'xcc/ORT':>8}")
     for row in rows + ["layout (ORT only)"]:
         o, m = ort_ms[row], xcc_ms.get(row, 0.0)
-        ratio = f"{m / o:8.3f}" if o > 0 else f"{'-':>8}"
+        ratio = f"{m / o:8.3f}" if o > 0 and m > 0 else f"{'-':>8}"
         print(f"  {row[:40]:<40} {o:8.3f} {m:8.3f} {ratio}")
     o, m = sum(ort_ms.values()), sum(xcc_ms.values())
-    print(f"  {'total':<40} {o:8.3f} {m:8.3f} {m / o:8.3f}")
+    print(f"  {'total':<40} {o:8.3f} {m:8.3f} {m / max(o, 1e-9):8.3f}")
 
 
 def time_ort(sess, x, runs):
@@ -411,6 +416,8 @@ def main():
         for _ in range(args.warmup):
             sess.run(None, {"input": x})
         if args.steps:
+            if args.nodes:
+                print("note: --nodes is ignored with --steps (its rows already come from ORT's nodes)")
             compare_steps(args, model, x, args.target[0], tmp)
             return
         med = {"ORT": []} | {t: [] for t in args.target}

@@ -20,7 +20,8 @@
 //   the whole vectors it needs and zero-padded;
 // - Winograd F(2x2, 3x3) weights: for each of the 16 positions, the
 //   transformed `[c, co]` (`G g G^T`) packed as GEMM weights;
-// - depthwise weights `[kh * kw, c]`: each tap's row zero-padded to whole vectors;
+// - depthwise weights `[kh * kw, c]`: each tap's row zero-padded to whole
+//   vectors, or repeated in both halves when it fills half a vector;
 // - biases: zero-padded to whole vectors.
 
 use super::scalar::{
@@ -569,7 +570,8 @@ fn row_inside(g: &Window, oy: usize) -> bool {
     oy * g.sh >= g.pt && oy * g.sh + (g.kh - 1) * g.dh < g.h + g.pt
 }
 
-/// Output pixels per row of a depthwise register strip: with stride 1
+/// Output vectors per row of a depthwise register strip (pixels, or pixel
+/// pairs in [`dw_paired`]'s case): with stride 1
 /// neighbouring pixels share input vectors, loaded (and ReLU'd) once. The
 /// depthwise waits on its loads (inputs from L2), so strips with fewer loads
 /// per FMA pay. See [`DW_ROWS`] for the strip's shape.
@@ -704,6 +706,10 @@ unsafe fn dw_pixels<
         let cp = g.c.div_ceil(l) * l;
         let full = g.c / l;
         let vectors = full + usize::from(g.c > full * l);
+        debug_assert!(
+            S == 1 || 2 * g.c == l,
+            "pixel pairs need half a vector of channels"
+        );
         for v in 0..vectors {
             let (cv, n) = (v * l, if v < full { l } else { S * (g.c - full * l) });
             let mut wv = [[I::zero(); KW]; KH];
@@ -736,7 +742,8 @@ unsafe fn dw_pixels<
 /// Depthwise (multiplier 1) output rows `r0..r0 + nr` into `out` (pointing
 /// at row `r0`), with the epilogue (residual separate or none), pixel group
 /// by pixel group: borders one pixel at a time, the interior in strips of
-/// [`DW_STRIP`] pixels. `w` is packed `[kh * kw, cp]`, `bias` padded.
+/// [`DW_STRIP`] vectors (see [`dw_row`]). `w` is packed `[kh * kw, cp]`,
+/// `bias` padded.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn dw_rows<I: Isa, const KH: usize, const KW: usize>(
@@ -771,8 +778,10 @@ unsafe fn dw_rows<I: Isa, const KH: usize, const KW: usize>(
 }
 
 /// Depthwise output rows `oy..oy + R` (`io` at pixel 0 of row `oy`): borders
-/// one pixel at a time, the interior in strips of [`DW_STRIP`] pixels.
-/// `rows_ok` promises every vertical tap of the rows is inside the input.
+/// one pixel at a time, the interior in strips of [`DW_STRIP`] vectors, each
+/// a pixel or, when [`dw_paired`], a pair of pixels; leftovers one vector at
+/// a time. `rows_ok` promises every vertical tap of the rows is inside the
+/// input.
 #[inline(always)]
 unsafe fn dw_row<I: Isa, const KH: usize, const KW: usize, const R: usize>(
     g: &Window,
@@ -786,55 +795,63 @@ unsafe fn dw_row<I: Isa, const KH: usize, const KW: usize, const R: usize>(
         for ox in (0..lo).chain(hi..g.ow) {
             dw_pixels::<I, KH, KW, 1, R, 1>(g, ep, (oy, ox), (rows_ok, false), io);
         }
-        let (strips, mut ox) = if dw_paired::<I>(g, ep) {
-            let pairs = (hi - lo) / 2;
-            let strips = pairs / DW_STRIP;
-            for s in 0..strips {
-                let at = (oy, lo + 2 * s * DW_STRIP);
-                if rows_ok {
-                    dw_pixels::<I, KH, KW, DW_STRIP, R, 2>(g, ep, at, (true, true), io);
-                } else {
-                    dw_pixels::<I, KH, KW, DW_STRIP, R, 2>(g, ep, at, (false, true), io);
-                }
-            }
-            for q in strips * DW_STRIP..pairs {
-                dw_pixels::<I, KH, KW, 1, R, 2>(g, ep, (oy, lo + 2 * q), (rows_ok, true), io);
-            }
-            (0, lo + 2 * pairs)
+        if dw_paired::<I>(g, ep) {
+            dw_interior::<I, KH, KW, R, 2>(g, ep, (oy, rows_ok), (lo, hi), io);
         } else {
-            ((hi - lo) / DW_STRIP, lo)
-        };
+            dw_interior::<I, KH, KW, R, 1>(g, ep, (oy, rows_ok), (lo, hi), io);
+        }
+    }
+}
+
+/// The interior pixels `lo..hi` of [`dw_row`]'s rows, `S` pixels per vector:
+/// strips of [`DW_STRIP`] vectors, then single vectors, then (with `S = 2`
+/// and an odd count) the last pixel alone.
+#[inline(always)]
+unsafe fn dw_interior<I: Isa, const KH: usize, const KW: usize, const R: usize, const S: usize>(
+    g: &Window,
+    ep: &Epilogue,
+    (oy, rows_ok): (usize, bool),
+    (lo, hi): (usize, usize),
+    io: DwIo,
+) {
+    // SAFETY: as `dw_rows`, for these pixels, all of whose horizontal taps
+    // are inside the input.
+    unsafe {
+        let vectors = (hi - lo) / S;
+        let strips = vectors / DW_STRIP;
         for s in 0..strips {
-            let at = (oy, lo + s * DW_STRIP);
+            let at = (oy, lo + S * s * DW_STRIP);
             if rows_ok {
-                dw_pixels::<I, KH, KW, DW_STRIP, R, 1>(g, ep, at, (true, true), io);
+                dw_pixels::<I, KH, KW, DW_STRIP, R, S>(g, ep, at, (true, true), io);
             } else {
-                dw_pixels::<I, KH, KW, DW_STRIP, R, 1>(g, ep, at, (false, true), io);
+                dw_pixels::<I, KH, KW, DW_STRIP, R, S>(g, ep, at, (false, true), io);
             }
         }
-        ox += strips * DW_STRIP;
-        for ox in ox..hi {
+        for v in strips * DW_STRIP..vectors {
+            dw_pixels::<I, KH, KW, 1, R, S>(g, ep, (oy, lo + S * v), (rows_ok, true), io);
+        }
+        for ox in lo + S * vectors..hi {
             dw_pixels::<I, KH, KW, 1, R, 1>(g, ep, (oy, ox), (rows_ok, true), io);
         }
     }
 }
 
 /// Whether a depthwise runs its interior two pixels per vector: channels
-/// that fill half a vector (fer's 8 on AVX-512), stride and dilation 1 (the
-/// two pixels' taps are neighbours in the input), and no bias (the packed
-/// bias fills only the low half). The packed weights fill both halves (see
+/// that fill half a vector (fer's 8 on AVX-512), horizontal stride and
+/// dilation 1 (the two pixels' taps are neighbours in the input), and no
+/// bias (the packed bias fills only the low half). The packed weights fill both halves (see
 /// `pack_depthwise`). Each output sums its taps in the same order either
 /// way, so results are bit-identical. On the Intel guest (2026-12-04) fer's
-/// 60x60x8 depthwise went from 0.97-1.01x the time of the 60x60x16 one
-/// beside it (10.4 µs) to 0.575x (6.2 µs), and the whole model ran 0.985x
-/// (median of 60 alternated rounds, 39 faster).
+/// 60x60x8 depthwise went from 10.4 µs (0.96-1.01x the time of the
+/// 60x60x16 one beside it) to 6.2 µs (0.575x), and the whole model ran
+/// 0.985x (median of 60 alternated rounds, 39 faster).
 #[inline(always)]
 fn dw_paired<I: Isa>(g: &Window, ep: &Epilogue) -> bool {
     2 * g.c == I::LANES && g.sw == 1 && g.dw == 1 && !ep.bias
 }
 
 /// Depthwise convolution (multiplier 1, a `KH` x `KW` kernel), NHWC, weights
-/// packed `[kh * kw, c]` with zero-padded rows, bias padded; the residual, if
+/// packed by `pack_depthwise` (`[kh * kw, cp]`), bias padded; the residual, if
 /// any, must be [`Residual::Separate`].
 ///
 /// # Safety
