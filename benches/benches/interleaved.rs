@@ -15,36 +15,15 @@
 
 use std::hint::black_box;
 use std::time::Instant;
-use xcc_benches::{data, peak, supported};
+use xcc_benches::{data, peak, supported, MIDDLE};
 use xcc_codegen::backends::kernels::scalar::{Epilogue, Residual, Window};
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
 use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes, separable_rows, Blocking};
-use xcc_codegen::ir::Geom;
 use xcc_runtime::huge_pages::leak_zeroed_f32;
 
 /// Pixels and channels of the middle flow.
-const PX: usize = 19 * 19;
-const CH: usize = 728;
-
-/// The middle flow's separable convolution as the backend sees it:
-/// 19x19x728, 3x3 'same', 728 out.
-const MIDDLE: Geom = Geom {
-    h: 19,
-    w: 19,
-    c: CH,
-    oh: 19,
-    ow: 19,
-    kh: 3,
-    kw: 3,
-    sh: 1,
-    sw: 1,
-    dh: 1,
-    dw: 1,
-    pt: 1,
-    pl: 1,
-    pb: 1,
-    pr: 1,
-};
+const PX: usize = MIDDLE.oh * MIDDLE.ow;
+const CH: usize = MIDDLE.c;
 
 /// Copies of the pointwise weights (2.1 MiB each) the calls rotate through.
 const WEIGHT_COPIES: usize = 4;

@@ -28,21 +28,7 @@ const EP: Epilogue = Epilogue {
 };
 
 /// The middle flow's separable convolution: 19x19x728, 3x3 'same', 728 out.
-const MIDDLE: Window = Window {
-    h: 19,
-    w: 19,
-    c: 728,
-    oh: 19,
-    ow: 19,
-    kh: 3,
-    kw: 3,
-    sh: 1,
-    sw: 1,
-    dh: 1,
-    dw: 1,
-    pt: 1,
-    pl: 1,
-};
+const MIDDLE: Window = xcc_benches::MIDDLE.window();
 
 /// block1_conv2: 149x149x32, 3x3 'valid', 64 out.
 const BLOCK1_CONV2: Window = Window {

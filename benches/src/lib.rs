@@ -2,6 +2,26 @@
 //! accounting, and (x86) the register-only FMA loop that is the kernels'
 //! yardstick.
 
+/// The middle flow's separable convolution as the backend sees it:
+/// 19x19x728, 3x3 'same', 728 out (`MIDDLE.window()` for the kernels).
+pub const MIDDLE: xcc_codegen::ir::Geom = xcc_codegen::ir::Geom {
+    h: 19,
+    w: 19,
+    c: 728,
+    oh: 19,
+    ow: 19,
+    kh: 3,
+    kw: 3,
+    sh: 1,
+    sw: 1,
+    dh: 1,
+    dw: 1,
+    pt: 1,
+    pl: 1,
+    pb: 1,
+    pr: 1,
+};
+
 /// `n` deterministic floats in `[-1, 1)` (SplitMix64).
 pub fn data(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed;

@@ -70,7 +70,7 @@ pub struct Geom {
 
 impl Geom {
     /// The kernels' window of this geometry.
-    pub fn window(&self) -> crate::backends::kernels::scalar::Window {
+    pub const fn window(&self) -> crate::backends::kernels::scalar::Window {
         crate::backends::kernels::scalar::Window {
             h: self.h,
             w: self.w,
