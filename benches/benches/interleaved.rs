@@ -15,7 +15,7 @@
 
 use std::hint::black_box;
 use std::time::Instant;
-use xcc_benches::{data, peak, supported, MIDDLE};
+use xcc_benches::{aligned_data, data, peak, supported, Aligned, MIDDLE};
 use xcc_codegen::backends::kernels::scalar::{Epilogue, Residual, Window};
 use xcc_codegen::backends::kernels::{avx2, avx512, x86};
 use xcc_codegen::backends::x86::{pack_depthwise, pack_gemm, pad_lanes, separable_rows, Blocking};
@@ -52,12 +52,12 @@ const GEMM_EP: Epilogue = Epilogue {
 /// pointwise weight copies, bias, scratch and output.
 struct Operands {
     window: Window,
-    x: Vec<f32>,
-    dw: Vec<f32>,
+    x: Aligned,
+    dw: Aligned,
     pw: Vec<&'static [f32]>,
-    bias: Vec<f32>,
-    scratch: Vec<f32>,
-    y: Vec<f32>,
+    bias: Aligned,
+    scratch: Aligned,
+    y: Aligned,
     next: usize,
 }
 
@@ -66,8 +66,8 @@ impl Operands {
         let packed = pack_gemm(&data(CH * CH, 3), CH, CH, nv, lanes);
         Operands {
             window: MIDDLE.window(),
-            x: data(PX * CH, 1),
-            dw: pack_depthwise(&data(9 * CH, 2), 9, CH, lanes),
+            x: aligned_data(PX * CH, 1),
+            dw: Aligned::from_slice(&pack_depthwise(&data(9 * CH, 2), 9, CH, lanes)),
             pw: (0..WEIGHT_COPIES)
                 .map(|_| {
                     let copy = leak_zeroed_f32(packed.len());
@@ -75,9 +75,9 @@ impl Operands {
                     &*copy
                 })
                 .collect(),
-            bias: pad_lanes(&data(CH, 4), lanes),
-            scratch: vec![0.0; PX * CH.div_ceil(lanes) * lanes],
-            y: vec![0.0; PX * CH],
+            bias: Aligned::from_slice(&pad_lanes(&data(CH, 4), lanes)),
+            scratch: Aligned::zeroed(PX * CH.div_ceil(lanes) * lanes),
+            y: Aligned::zeroed(PX * CH),
             next: 0,
         }
     }

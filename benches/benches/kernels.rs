@@ -9,7 +9,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
-use xcc_benches::{data, peak, supported};
+use xcc_benches::{aligned_data, data, peak, supported, Aligned};
 use xcc_codegen::backends::kernels::scalar::{
     conv1x1_scratch, winograd_scratch, Epilogue, Residual, Window,
 };
@@ -168,10 +168,10 @@ fn pointwise(c: &mut Criterion) {
                 vec![k]
             };
             for kc in kcs {
-                let x = data(m * k, 1);
-                let w = pack_gemm(&data(k * n, 2), k, n, nv, lanes);
-                let b = pad_lanes(&data(n, 3), lanes);
-                let mut y = vec![0.0; m * n];
+                let x = aligned_data(m * k, 1);
+                let w = Aligned::from_slice(&pack_gemm(&data(k * n, 2), k, n, nv, lanes));
+                let b = Aligned::from_slice(&pad_lanes(&data(n, 3), lanes));
+                let mut y = Aligned::zeroed(m * n);
                 group.throughput(Throughput::Elements((2 * m * k * n) as u64));
                 group.bench_function(format!("{shape} {name} kc {kc}"), |bench| {
                     // SAFETY: the instruction set was checked above.
@@ -248,14 +248,14 @@ fn separable(c: &mut Criterion) {
         if !supported(is512, name) {
             continue;
         }
-        let x = data(px * ch, 1);
-        let dw = pack_depthwise(&data(9 * ch, 2), 9, ch, lanes);
-        let pw = pack_gemm(&data(ch * ch, 3), ch, ch, nv, lanes);
-        let b = pad_lanes(&data(ch, 4), lanes);
-        let mut y = vec![0.0; px * ch];
+        let x = aligned_data(px * ch, 1);
+        let dw = Aligned::from_slice(&pack_depthwise(&data(9 * ch, 2), 9, ch, lanes));
+        let pw = Aligned::from_slice(&pack_gemm(&data(ch * ch, 3), ch, ch, nv, lanes));
+        let b = Aligned::from_slice(&pad_lanes(&data(ch, 4), lanes));
+        let mut y = Aligned::zeroed(px * ch);
         group.throughput(Throughput::Elements((2 * px * ch * (ch + 9)) as u64));
         for rows in [1, 9, 10, 19] {
-            let mut s = vec![0.0; rows * 19 * ch];
+            let mut s = Aligned::zeroed(rows * 19 * ch);
             group.bench_function(format!("middle {name} rows {rows}"), |bench| {
                 // SAFETY: the instruction set was checked above.
                 bench.iter(|| unsafe { f(rows, black_box(&x), (&dw, &pw, &b), &mut s, &mut y) })
@@ -334,9 +334,9 @@ fn depthwise(c: &mut Criterion) {
             continue;
         }
         let (px, ch) = (g.h * g.w, g.c);
-        let x = data(px * ch, 1);
-        let w = pack_depthwise(&data(9 * ch, 2), 9, ch, lanes);
-        let mut y = vec![0.0; px * ch];
+        let x = aligned_data(px * ch, 1);
+        let w = Aligned::from_slice(&pack_depthwise(&data(9 * ch, 2), 9, ch, lanes));
+        let mut y = Aligned::zeroed(px * ch);
         group.throughput(Throughput::Elements((2 * 9 * px * ch) as u64));
         group.bench_function(name, |bench| {
             // SAFETY: the instruction set was checked above.
@@ -386,13 +386,13 @@ fn conv(c: &mut Criterion) {
         if !supported(is512, name) {
             continue;
         }
-        let x = data(g.h * g.w * g.c, 1);
+        let x = aligned_data(g.h * g.w * g.c, 1);
         let weights = data(k * 64, 2);
-        let w = pack_gemm(&weights, k, 64, nv, lanes);
-        let u = pack_winograd(&weights, g.c, 64, nv, lanes);
-        let b = pad_lanes(&data(64, 3), lanes);
-        let mut y = vec![0.0; g.oh * g.ow * 64];
-        let mut s = vec![0.0; winograd_scratch(g.ow, g.c, 64, lanes)];
+        let w = Aligned::from_slice(&pack_gemm(&weights, k, 64, nv, lanes));
+        let u = Aligned::from_slice(&pack_winograd(&weights, g.c, 64, nv, lanes));
+        let b = Aligned::from_slice(&pad_lanes(&data(64, 3), lanes));
+        let mut y = Aligned::zeroed(g.oh * g.ow * 64);
+        let mut s = Aligned::zeroed(winograd_scratch(g.ow, g.c, 64, lanes));
         group.throughput(Throughput::Elements((2 * g.oh * g.ow * k * 64) as u64));
         group.bench_function(format!("block1_conv2 {name}"), |bench| {
             // SAFETY: the instruction set was checked above.
@@ -444,11 +444,11 @@ fn shortcut(c: &mut Criterion) {
         return;
     }
     let g = CONV2D_3;
-    let x = data(g.h * g.w * g.c, 1);
-    let w = pack_gemm(&data(g.c * 1024, 2), g.c, 1024, 4, 16);
-    let b = pad_lanes(&data(1024, 3), 16);
-    let mut y = vec![0.0; g.oh * g.ow * 1024];
-    let mut s = vec![0.0; conv1x1_scratch(&g)];
+    let x = aligned_data(g.h * g.w * g.c, 1);
+    let w = Aligned::from_slice(&pack_gemm(&data(g.c * 1024, 2), g.c, 1024, 4, 16));
+    let b = Aligned::from_slice(&pad_lanes(&data(1024, 3), 16));
+    let mut y = Aligned::zeroed(g.oh * g.ow * 1024);
+    let mut s = Aligned::zeroed(conv1x1_scratch(&g));
     let mut group = c.benchmark_group("shortcut");
     group.throughput(Throughput::Elements((2 * g.oh * g.ow * g.c * 1024) as u64));
     group.bench_function("conv2d_3 avx512 direct", |bench| {
