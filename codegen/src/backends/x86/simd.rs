@@ -401,27 +401,40 @@ unsafe fn gemm_panel<I: Isa, const MR: usize, const NV: usize>(
     // SAFETY: as `gemm`, restricted to this panel and block.
     unsafe {
         let relu = last && ep.relu;
+        // Rows `row..` as one tile of `R` rows, prefetching as tile `t`.
+        macro_rules! rows {
+            ($r:ident, $row:expr, $t:expr) => {{
+                let (row, t) = ($row, $t);
+                let (r, ct) = (res.wrapping_add(row * ldc), c.add(row * ldc));
+                let tpf = (pf.0.wrapping_add(t * k * LINE), pf.1.saturating_sub(t * k));
+                let mut acc = tile_start::<I, $r, NV>(first, ep, nlast, bias, r, ct, ldc);
+                tile::<I, $r, NV, false>(&mut acc, a.add(row * lda), lda, k, relu_in, b, tpf);
+                tile_store::<I, $r, NV>(&acc, relu, nlast, ct, ldc);
+            }};
+        }
         let tiles = m / MR;
-        for t in 0..tiles {
-            let o = t * MR * ldc;
-            let (r, ct) = (res.wrapping_add(o), c.add(o));
-            let mut acc = tile_start::<I, MR, NV>(first, ep, nlast, bias, r, ct, ldc);
-            let tpf = (pf.0.wrapping_add(t * k * LINE), pf.1.saturating_sub(t * k));
-            tile::<I, MR, NV, false>(&mut acc, a.add(t * MR * lda), lda, k, relu_in, b, tpf);
-            tile_store::<I, MR, NV>(&acc, relu, nlast, ct, ldc);
+        let tail = m - tiles * MR;
+        // A one-row tile keeps only `NV` chains of dependent multiply-adds in
+        // flight: the last whole tile and that row go as `MR - 2` rows and 3.
+        let split = tail == 1 && tiles > 0 && MR >= 4 && MR.is_multiple_of(2);
+        let whole = tiles - usize::from(split);
+        for t in 0..whole {
+            rows!(MR, t * MR, t);
         }
         // The tail's pieces prefetch on as if they were whole tiles.
-        for_tail_rows!(m - tiles * MR, at, R => {
-            let row = tiles * MR + at;
-            let (r, ct) = (res.wrapping_add(row * ldc), c.add(row * ldc));
-            let t = tiles + at;
-            let tpf = (pf.0.wrapping_add(t * k * LINE), pf.1.saturating_sub(t * k));
-            let mut acc = tile_start::<I, R, NV>(first, ep, nlast, bias, r, ct, ldc);
-            tile::<I, R, NV, false>(&mut acc, a.add(row * lda), lda, k, relu_in, b, tpf);
-            tile_store::<I, R, NV>(&acc, relu, nlast, ct, ldc);
-        })
+        let row0 = whole * MR;
+        if split {
+            for_tail_rows!(MR - 2, at, R => rows!(R, row0 + at, whole + at));
+            rows!(SPLIT_ROWS, row0 + MR - 2, whole + MR - 2);
+        } else {
+            for_tail_rows!(tail, at, R => rows!(R, row0 + at, whole + at));
+        }
     }
 }
+
+/// The second piece of a GEMM panel's last whole tile and one-row tail (see
+/// `gemm_panel`): 3 rows, with the first `MR - 2` (even) leaving no row alone.
+const SPLIT_ROWS: usize = 3;
 
 /// `c[m x n] = epilogue(relu_in?(a[m x k]) * b)` with `b` packed in panels of
 /// `NV` vectors; `a` rows are `lda` apart, `c` (and `res`) rows `ldc` apart.
