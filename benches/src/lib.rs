@@ -23,15 +23,14 @@ pub const MIDDLE: xcc_codegen::ir::Geom = xcc_codegen::ir::Geom {
 };
 
 /// One cache line of floats: the unit [`Aligned`] allocates in.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([f32; 16]);
+type Line = xcc_runtime::Aligned64<[f32; 16]>;
 
 /// Floats starting on a cache line (64 bytes), as a generated model places
 /// every tensor in its arena and every packed constant in its weight blob.
 /// A `Vec<f32>` this large comes from `mmap` 16 bytes past a page boundary,
-/// so that every AVX-512 load or store of it would straddle two lines:
-/// block 2's depthwise ran 1.2x slower so on the Intel guest (2026-12-04).
+/// so that every AVX-512 load or store of it would straddle two lines: on
+/// the Intel guest (2026-12-04) criterion's block-2 depthwise ran 40%
+/// faster once its buffers were aligned.
 pub struct Aligned {
     lines: Vec<Line>,
     len: usize,
@@ -48,7 +47,7 @@ impl Aligned {
     /// `len` zeros.
     pub fn zeroed(len: usize) -> Self {
         Aligned {
-            lines: vec![Line([0.0; 16]); len.div_ceil(16)],
+            lines: vec![xcc_runtime::Aligned64([0.0; 16]); len.div_ceil(16)],
             len,
         }
     }
@@ -58,7 +57,7 @@ impl std::ops::Deref for Aligned {
     type Target = [f32];
     fn deref(&self) -> &[f32] {
         // SAFETY: `lines` holds at least `len` initialised floats, contiguous
-        // (`Line` is `repr(C)` of 16 floats, with no padding at 64 bytes).
+        // (`Line` is `repr(C)` of 16 floats, 64 bytes with no padding).
         unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.len) }
     }
 }

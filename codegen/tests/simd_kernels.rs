@@ -729,12 +729,14 @@ fn conv1x1_matches_scalar() {
 fn dense_matches_scalar() {
     for (isa, lanes) in isas() {
         let mut rng = Rng(4);
-        for case in 0..80 {
+        for case in 0..160 {
             let ci = rng.pick(&[1, 3, 17, 33, 64, 100]);
             let co = rng.pick(&[1, 5, 17, 33, 64, 100]);
-            // 7, 13 and 25 rows leave one row after the 6-row tiles, which
-            // goes with the last whole tile as 4 + 3 rows.
-            let rows = rng.pick(&[1, 2, 7, 13, 20, 25]);
+            // Rows that leave one row after whole tiles of 6, 8, 12 or 14,
+            // which goes with the last whole tile as 4 + 3, 4 + 2 + 3,
+            // 8 + 2 + 3 or 8 + 4 + 3 rows (and, with small weights, after
+            // the strips of one tile each).
+            let rows = rng.pick(&[1, 2, 7, 9, 13, 15, 17, 20, 25, 29]);
             let kc = rng.pick(&[1, 5, 16, 256]);
             let ep = epilogue(&mut rng, true);
             let n = rows * co;
@@ -759,21 +761,34 @@ fn dense_matches_scalar() {
                 &abs(r),
                 &mut mag,
             );
-            let nv = if isa == "avx2" { 2 } else { 4 };
+            // The models' tiles, and an odd one (7x4) that keeps its tail.
+            let (mr, nv) = match (isa, case % 5) {
+                ("avx2", 0 | 1) => (12, 1),
+                ("avx2", _) => (6, 2),
+                (_, 0) => (7, 4),
+                (_, 1) => (6, 4),
+                (_, 2) => (8, 3),
+                (_, 3) => (12, 2),
+                _ => (14, 2),
+            };
             let (wp, bp) = (pack_gemm(&w, ci, co, nv, lanes), pad_lanes(&bias, lanes));
             let mut got = output(&ep, n, &res);
+            let args = (&x[..], &wp[..], &bp[..], r);
             // SAFETY: `isas()` checked the CPU.
             unsafe {
-                if isa == "avx2" {
-                    w2::dense::<6, 2>(ci, co, kc, &ep, &x, &wp, &bp, r, &mut got);
-                } else if case % 2 == 0 {
-                    w512::dense::<7, 4>(ci, co, kc, &ep, &x, &wp, &bp, r, &mut got);
-                } else {
-                    w512::dense::<6, 4>(ci, co, kc, &ep, &x, &wp, &bp, r, &mut got);
+                let (x, wp, bp, r) = args;
+                match (isa, mr) {
+                    ("avx2", 12) => w2::dense::<12, 1>(ci, co, kc, &ep, x, wp, bp, r, &mut got),
+                    ("avx2", _) => w2::dense::<6, 2>(ci, co, kc, &ep, x, wp, bp, r, &mut got),
+                    (_, 7) => w512::dense::<7, 4>(ci, co, kc, &ep, x, wp, bp, r, &mut got),
+                    (_, 6) => w512::dense::<6, 4>(ci, co, kc, &ep, x, wp, bp, r, &mut got),
+                    (_, 8) => w512::dense::<8, 3>(ci, co, kc, &ep, x, wp, bp, r, &mut got),
+                    (_, 12) => w512::dense::<12, 2>(ci, co, kc, &ep, x, wp, bp, r, &mut got),
+                    _ => w512::dense::<14, 2>(ci, co, kc, &ep, x, wp, bp, r, &mut got),
                 }
             }
             check(
-                &format!("{isa} dense case {case} ci={ci} co={co} rows={rows} kc={kc} {ep:?}"),
+                &format!("{isa} dense case {case} ci={ci} co={co} rows={rows} kc={kc} {ep:?} tile {mr}x{nv}"),
                 &got,
                 &want,
                 &mag,

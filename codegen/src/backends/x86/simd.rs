@@ -421,13 +421,15 @@ unsafe fn gemm_panel<I: Isa, const MR: usize, const NV: usize>(
         for t in 0..whole {
             rows!(MR, t * MR, t);
         }
-        // The tail's pieces prefetch on as if they were whole tiles.
+        // The tail's pieces prefetch on as if they were whole tiles: the
+        // pieces before one are `at`'s set bits (distinct powers of two).
         let row0 = whole * MR;
+        let piece = |at: usize| whole + at.count_ones() as usize;
         if split {
-            for_tail_rows!(MR - 2, at, R => rows!(R, row0 + at, whole + at));
-            rows!(SPLIT_ROWS, row0 + MR - 2, whole + MR - 2);
+            for_tail_rows!(MR - 2, at, R => rows!(R, row0 + at, piece(at)));
+            rows!(SPLIT_ROWS, row0 + MR - 2, piece(MR - 2));
         } else {
-            for_tail_rows!(tail, at, R => rows!(R, row0 + at, whole + at));
+            for_tail_rows!(tail, at, R => rows!(R, row0 + at, piece(at)));
         }
     }
 }
@@ -501,8 +503,14 @@ unsafe fn gemm<I: Isa, const MR: usize, const NV: usize>(
         // panels of a tile in turn, so each input row is read once.
         let small = blocks == 1 && k * n.div_ceil(l) * l * 4 <= L1_WEIGHTS_BYTES;
         let step = if small { MR } else { m.max(1) };
-        for r0 in (0..m).step_by(step) {
-            let m = step.min(m - r0);
+        // A lone last row joins the strip before it (see `gemm_panel`).
+        for r0 in (0..m).step_by(step).filter(|&r0| r0 == 0 || m - r0 > 1) {
+            let rest = m - r0;
+            let m = if rest == step + 1 {
+                rest
+            } else {
+                step.min(rest)
+            };
             let (a, res, c) = (a.add(r0 * lda), res.wrapping_add(r0 * ldc), c.add(r0 * ldc));
             for p in 0..full {
                 let (bias, res, c) = (
