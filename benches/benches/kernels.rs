@@ -37,14 +37,9 @@ const BLOCK1_CONV2: Window = Window {
     c: 32,
     oh: 147,
     ow: 147,
-    kh: 3,
-    kw: 3,
-    sh: 1,
-    sw: 1,
-    dh: 1,
-    dw: 1,
     pt: 0,
     pl: 0,
+    ..MIDDLE
 };
 
 /// A pointwise GEMM `[m, k] x [k, n]` (the dense kernel over `m` rows) with
@@ -409,19 +404,15 @@ fn conv(c: &mut Criterion) {
 /// conv2d_3, Xception's largest strided shortcut: 19x19x728, 1x1 stride 2,
 /// 1024 out (2.8 MiB of weights).
 const CONV2D_3: Window = Window {
-    h: 19,
-    w: 19,
-    c: 728,
     oh: 10,
     ow: 10,
     kh: 1,
     kw: 1,
     sh: 2,
     sw: 2,
-    dh: 1,
-    dw: 1,
     pt: 0,
     pl: 0,
+    ..MIDDLE
 };
 
 /// conv2d_3 by the direct convolution kernel and as one GEMM over its

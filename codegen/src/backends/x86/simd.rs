@@ -860,8 +860,8 @@ unsafe fn dw_interior<I: Isa, const KH: usize, const KW: usize, const R: usize, 
 /// Whether a depthwise runs its interior two pixels per vector: channels
 /// that fill half a vector (fer's 8 on AVX-512), horizontal stride and
 /// dilation 1 (the two pixels' taps are neighbours in the input), and no
-/// bias (the packed bias fills only the low half). The packed weights fill both halves (see
-/// `pack_depthwise`). Each output sums its taps in the same order either
+/// bias (the packed bias fills only the low half). The packed weights fill
+/// both halves (see `pack_depthwise`). Each output sums its taps in the same order either
 /// way, so results are bit-identical. On the Intel guest (2026-12-04) fer's
 /// 60x60x8 depthwise went from 10.4 µs (0.96-1.01x the time of the
 /// 60x60x16 one beside it) to 6.2 µs (0.575x), and the whole model ran
